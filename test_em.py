@@ -1,0 +1,511 @@
+"""Tests of the EM matrix-completion module.
+
+Three kinds of evidence: the course's published figures (test_solutions.txt and the
+Netflix log-likelihoods), a plain per-user loop written straight from the formulas and used
+as an oracle, and invariants (posteriors sum to 1, the log-likelihood never decreases,
+inputs are left alone, bad input is refused with a message that names it).
+"""
+import os
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+import common
+import em
+import main
+from common import GaussianMixture
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def course_file(name):
+    """Path of a course data file; skip without it, except under CI where it must be there."""
+    path = os.path.join(DATA, name)
+    if not os.path.isfile(path):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"course file {name} missing from data/ under CI (.ci/run copies it)")
+        pytest.skip(f"course file {name} not in data/ (copy the course's files there)")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# The oracle: one user at a time, straight from the formulas.
+
+def loop_estep(X, mixture):
+    """E-step with a Python loop over users, each scored by scipy.stats.norm on C_u."""
+    mu, var, p = mixture
+    n, K = X.shape[0], len(p)
+    post = np.empty((n, K))
+    ll = 0.0
+    for u in range(n):
+        rated = X[u] != 0
+        log_joint = np.log(p + 1e-16) + norm.logpdf(
+            X[u, rated], mu[:, rated], np.sqrt(var)[:, None]).sum(axis=1)
+        top = log_joint.max()
+        log_evidence = top + np.log(np.sum(np.exp(log_joint - top)))
+        post[u] = np.exp(log_joint - log_evidence)
+        ll += log_evidence
+    return post, ll
+
+
+def loop_mstep(X, post, mixture, min_variance=.25):
+    """M-step accumulated user by user; the variance in a second pass with the new means."""
+    n, d = X.shape
+    K = post.shape[1]
+    weighted_sum, support = np.zeros((K, d)), np.zeros((K, d))
+    for u in range(n):
+        rated = X[u] != 0
+        weighted_sum[:, rated] += post[u][:, None] * X[u, rated]
+        support[:, rated] += post[u][:, None]
+    mu = mixture.mu.copy()
+    for j in range(K):
+        for l in range(d):
+            if support[j, l] >= 1:
+                mu[j, l] = weighted_sum[j, l] / support[j, l]
+    sq_err, n_obs = np.zeros(K), np.zeros(K)
+    for u in range(n):
+        rated = X[u] != 0
+        sq_err += post[u] * np.sum((X[u, rated] - mu[:, rated]) ** 2, axis=1)
+        n_obs += post[u] * rated.sum()
+    var = mixture.var.copy()
+    var[n_obs > 0] = sq_err[n_obs > 0] / n_obs[n_obs > 0]
+    return GaussianMixture(mu, np.maximum(var, min_variance), post.sum(axis=0) / n)
+
+
+def loop_run(X, mixture):
+    """The course's run loop on the oracle's steps."""
+    old_ll = ll = None
+    while old_ll is None or ll - old_ll > 1e-6 * abs(ll):
+        old_ll = ll
+        post, ll = loop_estep(X, mixture)
+        mixture = loop_mstep(X, post, mixture)
+    return mixture, post, ll
+
+
+def random_ratings(n, d, seed, missing=0.4):
+    """Ratings 1..5 with a random fraction missing, plus one empty row, one empty column
+    and one complete row."""
+    rng = np.random.RandomState(seed)
+    X = rng.randint(1, 6, size=(n, d)).astype(float)
+    X[rng.uniform(size=(n, d)) < missing] = 0
+    X[0] = 0
+    X[:, -1] = 0
+    X[-1, :-1] = rng.randint(1, 6, size=d - 1)
+    return X
+
+
+def random_mixture(X, K, seed):
+    """A mixture with uneven weights and variances, its means near the data."""
+    rng = np.random.RandomState(seed)
+    mu = rng.uniform(1, 5, size=(K, X.shape[1]))
+    var = rng.uniform(0.3, 3, size=K)
+    p = rng.dirichlet(np.ones(K))
+    return GaussianMixture(mu, var, p)
+
+
+# shapes (n, d, K): tall, wide, tiny, K = 1 and K = n
+CASES = [(40, 7, 3), (12, 30, 4), (5, 3, 2), (25, 10, 1), (6, 8, 6)]
+
+
+def assert_mixture_close(ours, theirs, rtol=1e-10):
+    for name, a, b in zip(GaussianMixture._fields, ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12, err_msg=name)
+
+
+# ---------------------------------------------------------------------------------------
+# The course's reference figures
+
+def _solutions():
+    """(section, name) of every figure in test_solutions.txt, read without the file too."""
+    path = os.path.join(DATA, "test_solutions.txt")
+    if not os.path.isfile(path):
+        return [pytest.param(None, None, id="test_solutions.txt")]
+    return [(s, name) for s, figures in common.load_solutions(path).items() for name in figures]
+
+
+@pytest.fixture(scope="module")
+def test_case():
+    solutions = common.load_solutions(course_file("test_solutions.txt"))
+    X = common.load_matrix(course_file("test_incomplete.txt"))
+    X_gold = common.load_matrix(course_file("test_complete.txt"))
+    return solutions, main.reproduce_test_case(X, X_gold, solutions["input"]["K"].value)
+
+
+@pytest.mark.parametrize("section, name", _solutions())
+def test_reference_figure(test_case, section, name):
+    solutions, ours = test_case
+    printed = solutions[section][name]
+    assert main.matches(ours[section][name], printed), (
+        f"{section} {name}: ours {ours[section][name]} vs printed {printed.value}")
+
+
+def test_solutions_file_lists_every_figure():
+    solutions = common.load_solutions(course_file("test_solutions.txt"))
+    assert {s: sorted(f) for s, f in solutions.items()} == {
+        "input": ["K", "Mu", "P", "Var", "X"], "estep": ["LL", "post"],
+        "mstep": ["Mu", "P", "Var"],
+        "run": ["LL", "Mu", "P", "RMSE", "Var", "X_gold", "X_pred", "post"]}
+
+
+def test_printed_tolerance_is_half_a_unit_in_the_last_place():
+    assert common._printed_atol("0.17713577", 8) == pytest.approx(5e-9)
+    assert common._printed_atol("0.25", 8) == pytest.approx(5e-9)  # numpy drops zeros
+    assert common._printed_atol("1.65905887e-14", 8) == pytest.approx(5e-23)
+    assert common._printed_atol("-152.16319226209848", None) == pytest.approx(1.52e-11, rel=1e-2)
+
+
+@pytest.fixture(scope="module")
+def netflix():
+    X = common.load_matrix(course_file("netflix_incomplete.txt"))
+    X_gold = common.load_matrix(course_file("netflix_complete.txt"))
+    fits = {}
+    for K in (1, 12):
+        for seed in range(5):
+            fits[K, seed] = em.run(X, *common.init(X, K, seed))
+    return X, X_gold, fits
+
+
+@pytest.mark.parametrize("K, seed, expected, rel", [
+    (1, 0, -1521060.9539852454, 1e-13),
+    (12, 1, -1390234.4223, 1e-10),  # the course prints it to 4 decimals
+])
+def test_netflix_best_log_likelihood(netflix, K, seed, expected, rel):
+    _, _, fits = netflix
+    best_seed = max(range(5), key=lambda s: fits[K, s][2])
+    assert fits[K, best_seed][2] == pytest.approx(expected, rel=rel, abs=0)
+    if K == 12:
+        assert best_seed == seed
+
+
+def test_netflix_rmse_of_best_k12_completion(netflix):
+    X, X_gold, fits = netflix
+    mixture, _, _ = fits[12, 1]
+    assert common.rmse(X_gold, em.fill_matrix(X, mixture)) == pytest.approx(
+        0.4804908505400682, rel=1e-13, abs=0)
+
+
+# ---------------------------------------------------------------------------------------
+# The loop oracle
+
+@pytest.mark.parametrize("n, d, K", CASES)
+def test_estep_matches_loop(n, d, K):
+    X = random_ratings(n, d, seed=n)
+    mixture = random_mixture(X, K, seed=d)
+    post, ll = em.estep(X, mixture)
+    post_loop, ll_loop = loop_estep(X, mixture)
+    np.testing.assert_allclose(post, post_loop, rtol=1e-10, atol=1e-14)
+    assert ll == pytest.approx(ll_loop, rel=1e-12)
+
+
+@pytest.mark.parametrize("n, d, K", CASES)
+def test_mstep_matches_loop(n, d, K):
+    X = random_ratings(n, d, seed=n)
+    mixture = random_mixture(X, K, seed=d)
+    post = np.random.RandomState(K).dirichlet(np.ones(K), size=n)
+    assert_mixture_close(em.mstep(X, post, mixture), loop_mstep(X, post, mixture))
+
+
+@pytest.mark.parametrize("n, d, K", CASES)
+def test_run_matches_loop(n, d, K):
+    X = random_ratings(n, d, seed=n)
+    mixture, post = common.init(X, K, seed=1)
+    ours = em.run(X, mixture, post)
+    theirs = loop_run(X, mixture)
+    assert_mixture_close(ours[0], theirs[0], rtol=1e-8)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-8, atol=1e-12)
+    assert ours[2] == pytest.approx(theirs[2], rel=1e-10)
+
+
+def test_mstep_keeps_mean_of_item_with_too_little_support():
+    X = np.array([[5.0, 1.0], [4.0, 0.0], [3.0, 0.0]])
+    mixture = GaussianMixture(np.array([[9.0, 9.0], [7.0, 7.0]]), np.ones(2), np.full(2, .5))
+    post = np.array([[0.6, 0.4], [0.5, 0.5], [0.5, 0.5]])
+    new = em.mstep(X, post, mixture)
+    # item 1 is rated by user 0 alone: support 0.6 and 0.4 < 1 keeps the old means
+    np.testing.assert_array_equal(new.mu[:, 1], [9.0, 7.0])
+    np.testing.assert_allclose(new.mu[:, 0], [(3 + 2 + 1.5) / 1.6, (2 + 2 + 1.5) / 1.4])
+
+
+def test_component_that_sees_no_rating_keeps_its_variance():
+    X = np.array([[0.0, 0.0], [2.0, 3.0]])
+    mixture = GaussianMixture(np.ones((2, 2)), np.array([2.0, 3.0]), np.full(2, .5))
+    post = np.array([[0.0, 1.0], [1.0, 0.0]])  # component 1 owns only the empty user
+    new = em.mstep(X, post, mixture)
+    assert new.var[1] == 3.0
+    assert np.all(np.isfinite(new.mu)) and np.all(np.isfinite(new.var))
+
+
+# ---------------------------------------------------------------------------------------
+# Closed forms and invariants
+
+def test_k1_means_are_column_means_of_rated_entries():
+    X = random_ratings(30, 6, seed=3)
+    mixture, post = common.init(X, 1)
+    new, post, _ = em.run(X, mixture, post)
+    rated = X != 0
+    counts = rated.sum(axis=0)
+    expected = np.where(counts >= 1, X.sum(axis=0) / np.maximum(counts, 1), mixture.mu[0])
+    np.testing.assert_allclose(new.mu[0], expected, rtol=1e-12)
+    np.testing.assert_array_equal(post, 1.0)
+    assert new.var[0] == pytest.approx(max(np.sum((X - expected) ** 2 * rated) / rated.sum(), .25))
+
+
+def test_init_reproduces_the_global_generator_without_touching_it():
+    X = random_ratings(50, 4, seed=0)
+    state = np.random.get_state()
+    mixture, post = common.init(X, 5, seed=7)
+    after = np.random.get_state()
+    assert all(np.array_equal(a, b) for a, b in zip(state[1:2], after[1:2])) and state[2] == after[2]
+    np.random.seed(7)
+    rows = np.random.choice(50, 5, replace=False)
+    np.random.set_state(state)
+    np.testing.assert_array_equal(mixture.mu, X[rows])
+    np.testing.assert_allclose(mixture.var, [((X - m) ** 2).mean() for m in X[rows]], rtol=1e-12)
+    np.testing.assert_array_equal(mixture.p, 0.2)
+    np.testing.assert_array_equal(post, 0.2)
+
+
+@pytest.mark.parametrize("n, d, K", CASES)
+def test_posteriors_sum_to_one_and_empty_user_gets_prior(n, d, K):
+    X = random_ratings(n, d, seed=n)
+    mixture = random_mixture(X, K, seed=d)
+    post, _ = em.estep(X, mixture)
+    np.testing.assert_allclose(post.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(post[0], mixture.p, rtol=1e-12)  # row 0 rates nothing
+
+
+def test_estep_survives_far_away_users():
+    # densities of e^-5000: a plain exp underflows to 0/0, the log domain does not
+    X = np.array([[100.0, 100.0], [1.0, 0.0]])
+    mixture = GaussianMixture(np.array([[1.0, 1.0], [2.0, 2.0]]), np.array([.5, 1.0]),
+                              np.array([.5, .5]))
+    post, ll = em.estep(X, mixture)
+    assert np.all(np.isfinite(post)) and np.isfinite(ll)
+    assert post[0, 1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_log_likelihood_never_decreases(seed):
+    X = random_ratings(60, 15, seed=seed, missing=0.5)
+    mixture, post = common.init(X, 5, seed=seed)
+    lls = []
+    em.run(X, mixture, post, callback=lambda i, ll: lls.append(ll))
+    assert len(lls) >= 3
+    assert np.all(np.diff(lls) >= -1e-9 * np.abs(lls[1:]))
+
+
+def test_run_returns_last_estep_and_the_mstep_after_it():
+    X = random_ratings(20, 5, seed=2)
+    mixture, post = common.init(X, 3, seed=0)
+    final, final_post, final_ll = em.run(X, mixture, post)
+    # replay the steps; the returned posterior and LL come from the last E-step
+    m, lls = mixture, []
+    while len(lls) < 2 or lls[-1] - lls[-2] > 1e-6 * abs(lls[-1]):
+        p_, ll = em.estep(X, m)
+        lls.append(ll)
+        m = em.mstep(X, p_, m)
+    assert final_ll == ll
+    np.testing.assert_array_equal(final_post, p_)
+    assert_mixture_close(final, m, rtol=0)
+
+
+def test_max_iter_stops_and_warns():
+    X = random_ratings(40, 8, seed=1)
+    calls = []
+    with pytest.warns(RuntimeWarning, match="did not converge in max_iter = 2"):
+        em.run(X, *common.init(X, 4), max_iter=2, callback=lambda i, ll: calls.append(i))
+    assert calls == [1, 2]
+
+
+def test_fill_matrix_keeps_observed_and_fills_posterior_mean():
+    X = random_ratings(15, 6, seed=4)
+    mixture = random_mixture(X, 3, seed=5)
+    X_pred = em.fill_matrix(X, mixture)
+    post, _ = loop_estep(X, mixture)
+    expected = np.where(X != 0, X, post @ mixture.mu)
+    np.testing.assert_allclose(X_pred, expected, rtol=1e-12)
+
+
+def test_bic_counts_free_parameters():
+    X = np.ones((100, 4))
+    mixture = GaussianMixture(np.ones((3, 4)), np.ones(3), np.full(3, 1 / 3))
+    # 3*4 means + 3 variances + 2 free weights = 17 parameters
+    assert common.bic(X, mixture, -50.0) == pytest.approx(-50.0 - 17 / 2 * np.log(100))
+
+
+def test_rmse():
+    assert common.rmse([[1.0, 2.0]], [[1.0, 4.0]]) == pytest.approx(np.sqrt(2))
+    with pytest.raises(ValueError, match="same shape"):
+        common.rmse(np.ones(2), np.ones(3))
+
+
+def frozen(*arrays):
+    """Read-only copies: any write into them raises, and they can be compared afterwards."""
+    out = []
+    for a in arrays:
+        a = np.array(a)
+        a.flags.writeable = False
+        out.append(a)
+    return out
+
+
+def test_no_function_mutates_its_arguments():
+    X, = frozen(random_ratings(20, 6, seed=8))
+    mixture = GaussianMixture(*frozen(*random_mixture(X, 3, seed=9)))
+    post, = frozen(np.full((20, 3), 1 / 3))
+    copies = [a.copy() for a in (X, *mixture, post)]
+    common.init(X, 3)
+    em.estep(X, mixture)
+    em.mstep(X, post, mixture)
+    em.run(X, mixture, post)
+    em.fill_matrix(X, mixture)
+    for before, after in zip(copies, (X, *mixture, post)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_integer_ratings_give_the_same_result_as_floats():
+    X = random_ratings(20, 6, seed=8)
+    mixture = random_mixture(X, 3, seed=9)
+    assert em.estep(X.astype(int), mixture)[1] == em.estep(X, mixture)[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input
+
+X_OK = random_ratings(10, 4, seed=0)
+MIX_OK = random_mixture(X_OK, 3, seed=0)
+POST_OK = np.full((10, 3), 1 / 3)
+
+
+def with_nan(X):
+    X = X.copy()
+    X[2, 1] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.ones(5), "X must be a 2-D array"),
+    (np.ones((2, 3, 4)), "X must be a 2-D array"),
+    (np.ones((0, 4)), "at least one row"),
+    (with_nan(X_OK), "X must be finite"),
+    (np.where(X_OK > 0, np.inf, 0), "X must be finite"),
+    (np.array([["a", "b"]]), "X must hold real numbers"),
+])
+def test_bad_X_is_refused(X, match):
+    for call in (lambda: em.estep(X, MIX_OK), lambda: em.mstep(X, POST_OK, MIX_OK),
+                 lambda: em.run(X, MIX_OK, POST_OK), lambda: em.fill_matrix(X, MIX_OK),
+                 lambda: common.init(X, 2)):
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+@pytest.mark.parametrize("mixture, match", [
+    (MIX_OK._replace(mu=np.ones((3, 5))), r"mixture.mu must have shape \(K, d\) with d = 4"),
+    (MIX_OK._replace(mu=np.ones(4)), r"mixture.mu must have shape"),
+    (MIX_OK._replace(var=np.ones(2)), r"mixture.var must have shape \(K,\) = \(3,\)"),
+    (MIX_OK._replace(p=np.full(4, .25)), r"mixture.p must have shape \(K,\) = \(3,\)"),
+    (MIX_OK._replace(var=np.array([1.0, 0.0, 1.0])), "mixture.var must be finite and positive"),
+    (MIX_OK._replace(var=np.array([1.0, -2.0, 1.0])), "mixture.var must be finite and positive"),
+    (MIX_OK._replace(p=np.array([.5, .6, -.1])), "mixture.p must be non-negative"),
+    (MIX_OK._replace(p=np.array([.5, .6, .1])), "sum to 1"),
+    (MIX_OK._replace(mu=np.full((3, 4), np.nan)), "mixture.mu must be finite"),
+    ((1, 2), "mixture must be a GaussianMixture"),
+])
+def test_bad_mixture_is_refused(mixture, match):
+    for call in (lambda: em.estep(X_OK, mixture), lambda: em.mstep(X_OK, POST_OK, mixture),
+                 lambda: em.run(X_OK, mixture, POST_OK), lambda: em.fill_matrix(X_OK, mixture)):
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+@pytest.mark.parametrize("post", [np.full((10, 2), .5), np.full((9, 3), 1 / 3), np.ones(10)])
+def test_post_of_wrong_shape_is_refused(post):
+    for call in (lambda: em.mstep(X_OK, post, MIX_OK), lambda: em.run(X_OK, MIX_OK, post)):
+        with pytest.raises(ValueError, match=r"post must have shape \(n, K\) = \(10, 3\)"):
+            call()
+
+
+def test_negative_post_is_refused():
+    with pytest.raises(ValueError, match="post must be finite and non-negative"):
+        em.mstep(X_OK, -POST_OK, MIX_OK)
+
+
+@pytest.mark.parametrize("K, match", [
+    (0, "K must satisfy 1 <= K <= n = 10, got K = 0"),
+    (11, "K must satisfy 1 <= K <= n = 10, got K = 11"),
+    (2.5, "K must be an integer"),
+])
+def test_impossible_K_is_refused(K, match):
+    with pytest.raises(ValueError, match=match):
+        common.init(X_OK, K)
+
+
+@pytest.mark.parametrize("min_variance", [0, -1.0, np.nan, np.inf])
+def test_non_positive_min_variance_is_refused(min_variance):
+    with pytest.raises(ValueError, match="min_variance must be a finite number > 0"):
+        em.mstep(X_OK, POST_OK, MIX_OK, min_variance=min_variance)
+    with pytest.raises(ValueError, match="min_variance must be a finite number > 0"):
+        em.run(X_OK, MIX_OK, POST_OK, min_variance=min_variance)
+
+
+def test_max_iter_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_iter must be at least 1"):
+        em.run(X_OK, MIX_OK, POST_OK, max_iter=0)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+def test_load_matrix_names_missing_and_malformed_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
+        common.load_matrix(tmp_path / "nowhere.txt")
+    bad = tmp_path / "ragged.txt"
+    bad.write_text("1 2 3\n4 5\n")
+    with pytest.raises(ValueError, match="ragged.txt"):
+        common.load_matrix(bad)
+    good = tmp_path / "one_row.txt"
+    good.write_text("1 0 3\n")
+    np.testing.assert_array_equal(common.load_matrix(good), [[1, 0, 3]])
+
+
+def test_load_solutions_reads_arrays_scalars_and_their_precision(tmp_path):
+    path = tmp_path / "solutions.txt"
+    path.write_text("Input:\nX:\n[[1. 0.]\n [0. 2.]]\nK: 2\nVar: [0.25 1.5e-03]\n\n"
+                    "After first E-step:\nLL:-1.5\n\nAfter first M-step:\nP: [1.]\n\n"
+                    "After a run\nRMSE: 0.125\n")
+    s = common.load_solutions(path)
+    np.testing.assert_array_equal(s["input"]["X"].value, [[1, 0], [0, 2]])
+    assert s["input"]["K"].value == 2
+    np.testing.assert_allclose(s["input"]["Var"].atol, [5e-9, 5e-12])
+    assert s["estep"]["LL"].value == -1.5
+    assert s["run"]["RMSE"].value == 0.125
+    path.write_text("Input:\nK: 2\n")
+    with pytest.raises(ValueError, match="lacks the sections"):
+        common.load_solutions(path)
+
+
+def test_synthetic_default_is_deterministic_and_netflix_like():
+    X, X_complete, planted = common.synthetic_ratings(n=200, d=100, K=4, seed=0)
+    X2, _, _ = common.synthetic_ratings(n=200, d=100, K=4, seed=0)
+    np.testing.assert_array_equal(X, X2)
+    assert set(np.unique(X_complete)) <= {1, 2, 3, 4, 5}
+    assert np.all((X == 0) | (X == X_complete))
+    assert 0.65 < np.mean(X != 0) < 0.9
+    assert planted.p.sum() == pytest.approx(1)
+
+
+def test_main_reports_every_figure_matching(capsys):
+    course_file("test_solutions.txt")
+    course_file("netflix_incomplete.txt")
+    assert main.main(["--data-dir", DATA, "--k", "1", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out and out.count(" match ") == 18
+    assert "All figures match." in out
+
+
+def test_main_without_course_files_runs_the_synthetic_default(tmp_path, capsys):
+    assert main.main(["--data-dir", str(tmp_path), "--k", "1", "3", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Course files missing" in out and "netflix_incomplete.txt" in out
+    assert "Synthetic default" in out and "planted mixture itself" in out
