@@ -37,27 +37,34 @@ def estep(X, mixture):
     """
     ratings = summarise(X)
     mixture = check_mixture(mixture, ratings.d)
-    return _estep(ratings, mixture)
+    post_t, log_likelihood = _estep(ratings, mixture)
+    return np.ascontiguousarray(post_t.T), log_likelihood
 
+
+# The helpers below hold posteriors transposed, as ``post_t`` of shape (K, n): with the
+# components along the rows, both products with [X | mask] run in the orientation BLAS is
+# fastest at when K << n, (K, 2d) @ (2d, n) and (K, n) @ (n, 2d).
 
 def _estep(ratings, mixture):
-    """E-step on a precomputed summary of X."""
+    """E-step on a summary of X: ``post_t`` (K, n) and the log-likelihood."""
     log_joint = _log_joint(ratings, mixture)
-    log_evidence = logsumexp(log_joint, axis=1, keepdims=True)
-    post = np.exp(log_joint - log_evidence)
-    return post, float(log_evidence.sum())
+    log_evidence = logsumexp(log_joint, axis=0, keepdims=True)
+    return np.exp(log_joint - log_evidence), float(log_evidence.sum())
 
 
 def _log_joint(ratings, mixture):
-    """``log p_j + log N(x_Cu | mu_j,Cu, var_j I)`` for every user and component, shape (n, K)."""
+    """``log p_j + log N(x_Cu | mu_j,Cu, var_j I)`` for every component and user, shape (K, n)."""
     mu, var, p = mixture
     # ||x_Cu - mu_j,Cu||^2 = ||x_u||^2 - 2 x_u . mu_j + mask_u . mu_j^2: one product with [X | mask]
-    sq_dist = ratings.sq_norm[:, None] + ratings.data @ np.vstack([-2 * mu.T, mu.T ** 2])
+    sq_dist = np.hstack([-2 * mu, mu ** 2]) @ ratings.data.T + ratings.sq_norm
     # Rounding can push an exact match a hair below zero; a squared distance cannot be.
     np.maximum(sq_dist, 0, out=sq_dist)
+    log_joint = sq_dist  # reuse the buffer: these (K, n) passes are most of the E-step's overhead
+    log_joint /= -2 * var[:, None]
+    log_joint -= np.log(2 * np.pi * var)[:, None] * (ratings.n_rated / 2)
     # 1e-16 is the course's rule: an empty component gets a huge negative weight, not -inf.
-    log_p = np.log(p + 1e-16)
-    return log_p - ratings.n_rated[:, None] / 2 * np.log(2 * np.pi * var) - sq_dist / (2 * var)
+    log_joint += np.log(p + 1e-16)[:, None]
+    return log_joint
 
 
 def mstep(X, post, mixture, min_variance=.25):
@@ -86,25 +93,25 @@ def mstep(X, post, mixture, min_variance=.25):
     mixture = check_mixture(mixture, ratings.d)
     post = check_post(post, ratings.n, mixture.mu.shape[0])
     min_variance = _check_min_variance(min_variance)
-    return _mstep(ratings, post, mixture, min_variance)
+    return _mstep(ratings, np.ascontiguousarray(post.T), mixture, min_variance)
 
 
-def _mstep(ratings, post, mixture, min_variance):
-    """M-step on a precomputed summary of X."""
+def _mstep(ratings, post_t, mixture, min_variance):
+    """M-step on a summary of X, from ``post_t`` (K, n)."""
     n, d = ratings.n, ratings.d
     # Sufficient statistics, one product: sum_u post[u, j] x_ul and sum_u post[u, j] [l in C_u]
-    stats = post.T @ ratings.data
+    stats = post_t @ ratings.data
     weighted_sum, support = stats[:, :d], stats[:, d:]
     # With less than one user's worth of support the mean is noise: keep the previous one.
     mu = np.divide(weighted_sum, support, out=mixture.mu.copy(), where=support >= 1)
     # sum_u post[u, j] ||x_Cu - mu_j,Cu||^2, expanded over the same statistics
-    sq_err = (post.T @ ratings.sq_norm - 2 * np.sum(mu * weighted_sum, axis=1)
+    sq_err = (post_t @ ratings.sq_norm - 2 * np.sum(mu * weighted_sum, axis=1)
               + np.sum(mu ** 2 * support, axis=1))
-    n_obs = post.T @ ratings.n_rated
+    n_obs = post_t @ ratings.n_rated
     # A component that sees no rating has no evidence about its spread: keep the old one.
     var = np.divide(sq_err, n_obs, out=mixture.var.copy(), where=n_obs > 0)
     var = np.maximum(var, min_variance)
-    p = post.sum(axis=0) / n
+    p = post_t.sum(axis=1) / n
     return GaussianMixture(mu, var, p)
 
 
@@ -149,17 +156,18 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, callback
     iteration = 0
     while True:
         iteration += 1
-        post, ll = _estep(ratings, mixture)
-        mixture = _mstep(ratings, post, mixture, min_variance)
+        post_t, ll = _estep(ratings, mixture)
+        mixture = _mstep(ratings, post_t, mixture, min_variance)
         if callback is not None:
             callback(iteration, ll)
         if old_ll is not None and ll - old_ll <= tol * abs(ll):
-            return mixture, post, ll
+            break
         if iteration == max_iter:
             warnings.warn(f"EM did not converge in max_iter = {max_iter} iterations",
                           RuntimeWarning, stacklevel=2)
-            return mixture, post, ll
+            break
         old_ll = ll
+    return mixture, np.ascontiguousarray(post_t.T), ll
 
 
 def fill_matrix(X, mixture):
@@ -178,9 +186,9 @@ def fill_matrix(X, mixture):
     """
     ratings = summarise(X)
     mixture = check_mixture(mixture, ratings.d)
-    post, _ = _estep(ratings, mixture)
+    post_t, _ = _estep(ratings, mixture)
     X = ratings.data[:, :ratings.d]
-    return np.where(X != 0, X, post @ mixture.mu)
+    return np.where(X != 0, X, post_t.T @ mixture.mu)
 
 
 class Ratings(NamedTuple):
@@ -215,9 +223,9 @@ def summarise(X):
     n, d = X.shape
     data = np.empty((n, 2 * d))
     data[:, :d] = X
-    np.not_equal(X, 0, out=data[:, d:])
+    data[:, d:] = X != 0
     sq_norm = np.einsum("ul,ul->u", X, X)
-    n_rated = data[:, d:].sum(axis=1)
+    n_rated = data[:, d:] @ np.ones(d)  # exact: sums of ones
     return Ratings(data, sq_norm, n_rated)
 
 

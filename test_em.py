@@ -509,3 +509,21 @@ def test_main_without_course_files_runs_the_synthetic_default(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Course files missing" in out and "netflix_incomplete.txt" in out
     assert "Synthetic default" in out and "planted mixture itself" in out
+
+
+def test_zero_weight_component_gets_the_courses_1e16_not_minus_inf():
+    X = random_ratings(12, 5, seed=6)
+    mixture = random_mixture(X, 3, seed=6)._replace(p=np.array([.5, .5, 0.0]))
+    post, ll = em.estep(X, mixture)
+    post_loop, ll_loop = loop_estep(X, mixture)
+    assert np.all(post[:, 2] > 0) and np.all(np.isfinite(post))
+    np.testing.assert_allclose(post, post_loop, rtol=1e-10, atol=1e-300)
+    assert ll == pytest.approx(ll_loop, rel=1e-12)
+
+
+def test_run_is_bit_for_bit_deterministic():
+    X, _, _ = common.synthetic_ratings(n=300, d=80, K=4, seed=1)
+    first = em.run(X, *common.init(X, 6, seed=2))
+    second = em.run(X, *common.init(X, 6, seed=2))
+    for a, b in zip((*first[0], first[1], first[2]), (*second[0], second[1], second[2])):
+        np.testing.assert_array_equal(a, b)
