@@ -8,6 +8,7 @@ import re
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 
 
 class GaussianMixture(NamedTuple):
@@ -39,7 +40,7 @@ def init(X, K, seed=0):
 
     Parameters
     ----------
-    X : array_like of shape (n, d)
+    X : array_like or sparse array of shape (n, d)
         Ratings, 0 = missing.
     K : int
         Number of components, 1 <= K <= n.
@@ -57,9 +58,10 @@ def init(X, K, seed=0):
     n, d = X.shape
     K = check_n_components(K, n)
     rows = np.random.RandomState(seed).choice(n, K, replace=False)
-    mu = X[rows].astype(float)
+    mu = X[rows].toarray() if sparse.issparse(X) else X[rows]
     # mean_{u,l} (x_ul - mu_jl)^2 expanded, so that no (n, d) temporary is made per component
-    sum_sq = np.vdot(X, X)
+    values = X.data if sparse.issparse(X) else X
+    sum_sq = np.vdot(values, values)
     cross = X.sum(axis=0) @ mu.T
     var = (sum_sq - 2 * cross + n * np.sum(mu ** 2, axis=1)) / (n * d)
     p = np.full(K, 1 / K)
@@ -101,7 +103,14 @@ def bic(X, mixture, log_likelihood):
 # Input checks, shared by init and the EM functions.  Each names the argument it rejects.
 
 def check_ratings(X):
-    """Return X as a 2-D float ndarray (no copy when it already is one), or raise ValueError."""
+    """Return X as a 2-D float ndarray, or a CSR array when sparse, or raise ValueError.
+
+    A sparse X comes back as a ``csr_array`` in canonical form whose stored entries are the
+    ratings: stored zeros are dropped, since 0 means "missing" there too. Nothing is
+    copied when X already is such an array.
+    """
+    if sparse.issparse(X):
+        return _check_sparse_ratings(X)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array of shape (n, d), got {X.ndim}-D shape {X.shape}")
@@ -112,6 +121,23 @@ def check_ratings(X):
     X = X.astype(float, copy=False)
     if not np.isfinite(X).all():
         raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
+    return X
+
+
+def _check_sparse_ratings(X):
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got a {X.ndim}-D sparse array")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+    X = sparse.csr_array(X, dtype=float)
+    if not np.isfinite(X.data).all():
+        raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
+    if not X.has_canonical_format or not X.data.all():
+        X = X.copy()
+        X.sum_duplicates()
+        X.eliminate_zeros()
     return X
 
 

@@ -9,10 +9,12 @@ Everything is computed from two matrix products per iteration with ``[X | mask]`
 ratings side by side with their 0/1 mask: the E-step's squared distances restricted to C_u
 and the M-step's sufficient statistics.
 """
+import os
 import warnings
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 
 from common import GaussianMixture, check_mixture, check_post, check_ratings
@@ -23,7 +25,7 @@ def estep(X, mixture):
 
     Parameters
     ----------
-    X : array_like of shape (n, d)
+    X : array_like or sparse array of shape (n, d)
         Ratings, 0 = missing.
     mixture : GaussianMixture
         ``mu`` (K, d), ``var`` (K,), ``p`` (K,).
@@ -56,7 +58,8 @@ def _log_joint(ratings, mixture):
     """``log p_j + log N(x_Cu | mu_j,Cu, var_j I)`` for every component and user, shape (K, n)."""
     mu, var, p = mixture
     # ||x_Cu - mu_j,Cu||^2 = ||x_u||^2 - 2 x_u . mu_j + mask_u . mu_j^2: one product with [X | mask]
-    sq_dist = np.hstack([-2 * mu, mu ** 2]) @ ratings.data.T + ratings.sq_norm
+    sq_dist = ratings.score(np.hstack([-2 * mu, mu ** 2]))
+    sq_dist += ratings.sq_norm
     # Rounding can push an exact match a hair below zero; a squared distance cannot be.
     np.maximum(sq_dist, 0, out=sq_dist)
     log_joint = sq_dist  # reuse the buffer: these (K, n) passes are most of the E-step's overhead
@@ -72,7 +75,7 @@ def mstep(X, post, mixture, min_variance=.25):
 
     Parameters
     ----------
-    X : array_like of shape (n, d)
+    X : array_like or sparse array of shape (n, d)
         Ratings, 0 = missing.
     post : array_like of shape (n, K)
         Posteriors from the E-step.
@@ -100,7 +103,7 @@ def _mstep(ratings, post_t, mixture, min_variance):
     """M-step on a summary of X, from ``post_t`` (K, n)."""
     n, d = ratings.n, ratings.d
     # Sufficient statistics, one product: sum_u post[u, j] x_ul and sum_u post[u, j] [l in C_u]
-    stats = post_t @ ratings.data
+    stats = ratings.moments(post_t)
     weighted_sum, support = stats[:, :d], stats[:, d:]
     # With less than one user's worth of support the mean is noise: keep the previous one.
     mu = np.divide(weighted_sum, support, out=mixture.mu.copy(), where=support >= 1)
@@ -124,7 +127,7 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, callback
 
     Parameters
     ----------
-    X : array_like of shape (n, d)
+    X : array_like or sparse array of shape (n, d)
         Ratings, 0 = missing.
     mixture : GaussianMixture
         The starting mixture, e.g. from ``common.init``.
@@ -175,7 +178,7 @@ def fill_matrix(X, mixture):
 
     Parameters
     ----------
-    X : array_like of shape (n, d)
+    X : array_like or sparse array of shape (n, d)
         Ratings, 0 = missing.
     mixture : GaussianMixture
 
@@ -183,50 +186,192 @@ def fill_matrix(X, mixture):
     -------
     X_pred : ndarray of shape (n, d)
         Observed entries unchanged, missing ones ``(post @ mu)[u, l]``.
+
+    Raises
+    ------
+    ValueError
+        If the dense (n, d) result would not fit in the memory available; ``predict``
+        gives the same values for chosen entries without it.
     """
-    ratings = summarise(X)
-    mixture = check_mixture(mixture, ratings.d)
-    post_t, _ = _estep(ratings, mixture)
-    X = ratings.data[:, :ratings.d]
-    return np.where(X != 0, X, post_t.T @ mixture.mu)
+    X = check_ratings(X)
+    mixture = check_mixture(mixture, X.shape[1])
+    _check_fits_in_memory(X.shape)
+    post_t, _ = _estep(Ratings(X), mixture)
+    X_pred = post_t.T @ mixture.mu
+    if sparse.issparse(X):
+        rows, cols = X.nonzero()
+        X_pred[rows, cols] = X.data
+        return X_pred
+    return np.where(X != 0, X, X_pred)
 
 
-class Ratings(NamedTuple):
+def predict(X, mixture, rows, cols):
+    """The completed value at given (user, item) pairs, without an (n, d) array.
+
+    ``predict(X, mixture, rows, cols)`` equals ``fill_matrix(X, mixture)[rows, cols]``:
+    the rating itself where X has one, else ``sum_j post[u, j] mu[j, l]``.
+
+    Parameters
+    ----------
+    X : array_like or sparse array of shape (n, d)
+        Ratings, 0 = missing.
+    mixture : GaussianMixture
+    rows, cols : array_like of int, shape (m,)
+        Users and items of the pairs.
+
+    Returns
+    -------
+    ndarray of shape (m,)
+    """
+    X = check_ratings(X)
+    n, d = X.shape
+    mixture = check_mixture(mixture, d)
+    rows, cols = _check_pairs(rows, cols, n, d)
+    post_t, _ = _estep(Ratings(X), mixture)
+    pred = np.empty(len(rows))
+    # in chunks, so that the (K, chunk) gathers stay small when millions of pairs are asked
+    for start in range(0, len(rows), _PAIRS_PER_CHUNK):
+        chunk = slice(start, start + _PAIRS_PER_CHUNK)
+        pred[chunk] = np.einsum("km,km->m", post_t[:, rows[chunk]], mixture.mu[:, cols[chunk]])
+    observed = X[rows, cols]
+    return np.where(observed != 0, observed, pred)
+
+
+_PAIRS_PER_CHUNK = 1 << 20
+
+
+def _check_pairs(rows, cols, n, d):
+    """Return rows and cols as int arrays of one shape within (n, d), or raise ValueError."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    for name, index, size in (("rows", rows, n), ("cols", cols, d)):
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise ValueError(f"{name} must be a 1-D array of integers, got {index.dtype} "
+                             f"of shape {index.shape}")
+        if index.size and not (0 <= index.min() and index.max() < size):
+            raise ValueError(f"{name} must lie in 0..{size - 1}")
+    if rows.shape != cols.shape:
+        raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
+                         f"{cols.shape}")
+    return rows.astype(np.intp, copy=False), cols.astype(np.intp, copy=False)
+
+
+def _check_fits_in_memory(shape):
+    """Raise ValueError if two float64 arrays of this shape exceed the memory available."""
+    needed = 2 * 8 * shape[0] * shape[1]
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"fill_matrix would allocate a dense {shape[0]} x {shape[1]} result "
+            f"({needed / 2 ** 30:.1f} GiB with its temporary) but only "
+            f"{available / 2 ** 30:.1f} GiB is available; use predict(X, mixture, rows, cols) "
+            "for the entries you need")
+
+
+def _available_memory():
+    """Bytes of memory available to this process (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class Ratings:
     """What EM needs of X, computed once per run.
+
+    Holds ``[X | mask]``, the ratings beside their 0/1 "rated" mask, of shape (n, 2 d):
+    an ndarray for dense X, for sparse X CSR blocks of rows (one per core, so that the
+    sparse products, which release the GIL, run in parallel; BLAS threads the dense ones).
 
     Attributes
     ----------
-    data : ndarray of shape (n, 2 d)
-        ``[X | mask]``: the ratings beside their 0/1 "rated" mask.
+    n, d : int
     sq_norm : ndarray of shape (n,)
         ``||x_u||^2``, the squared norm of each user's ratings.
     n_rated : ndarray of shape (n,)
         ``|C_u|``, how many items each user rated.
     """
 
-    data: np.ndarray
-    sq_norm: np.ndarray
-    n_rated: np.ndarray
+    def __init__(self, X):
+        """X as ``common.check_ratings`` returns it."""
+        self.n, self.d = X.shape
+        if sparse.issparse(X):
+            self._init_sparse(X)
+        else:
+            self.data = np.empty((self.n, 2 * self.d))
+            self.data[:, :self.d] = X
+            self.data[:, self.d:] = X != 0
+            self.sq_norm = np.einsum("ul,ul->u", X, X)
+            self.n_rated = self.data[:, self.d:] @ np.ones(self.d)  # exact: sums of ones
+            self.blocks = None
 
-    @property
-    def n(self):
-        return self.data.shape[0]
+    def _init_sparse(self, X):
+        n, d = X.shape
+        self.n_rated = np.diff(X.indptr).astype(float)
+        self.sq_norm = sparse.csr_array((X.data ** 2, X.indices, X.indptr), shape=X.shape) @ np.ones(d)
+        # [X | mask] row by row: each row's ratings, then ones at the same items shifted by d
+        self.data = sparse.hstack(
+            [X, sparse.csr_array((np.ones_like(X.data), X.indices, X.indptr), shape=X.shape)],
+            format="csr")
+        self.blocks = _row_blocks(self.data, _n_workers() if self.data.nnz >= 1e6 else 1)
 
-    @property
-    def d(self):
-        return self.data.shape[1] // 2
+    def score(self, coef):
+        """``coef @ [X | mask].T``, shape (K, n), from coef of shape (K, 2 d)."""
+        if self.blocks is None:
+            return coef @ self.data.T
+        out = np.empty((coef.shape[0], self.n))
+
+        def score_block(block):
+            first, last, rows = block
+            out[:, first:last] = coef @ rows.T
+        _map(score_block, self.blocks)
+        return out
+
+    def moments(self, post_t):
+        """``post_t @ [X | mask]``, shape (K, 2 d), from post_t of shape (K, n)."""
+        if self.blocks is None:
+            return post_t @ self.data
+        partial = _map(lambda block: post_t[:, block[0]:block[1]] @ block[2], self.blocks)
+        return sum(partial[1:], partial[0])
 
 
 def summarise(X):
-    """Check X and compute its ``Ratings`` summary (the only (n, 2 d) array EM allocates)."""
-    X = check_ratings(X)
-    n, d = X.shape
-    data = np.empty((n, 2 * d))
-    data[:, :d] = X
-    data[:, d:] = X != 0
-    sq_norm = np.einsum("ul,ul->u", X, X)
-    n_rated = data[:, d:] @ np.ones(d)  # exact: sums of ones
-    return Ratings(data, sq_norm, n_rated)
+    """Check X and compute its ``Ratings``, the only (n, 2 d)-sized data EM allocates."""
+    return Ratings(check_ratings(X))
+
+
+def _row_blocks(data, n_blocks):
+    """Split a CSR array into row blocks of about equal nnz, sharing its memory."""
+    bounds = np.searchsorted(data.indptr, np.linspace(0, data.nnz, n_blocks + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], bounds, [data.shape[0]]]))
+    blocks = []
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        lo, hi = data.indptr[first], data.indptr[last]
+        rows = sparse.csr_array((data.data[lo:hi], data.indices[lo:hi],
+                                 data.indptr[first:last + 1] - lo),
+                                shape=(last - first, data.shape[1]), copy=False)
+        blocks.append((first, last, rows))
+    return blocks
+
+
+_POOL = None
+
+
+def _n_workers():
+    return os.cpu_count() or 1
+
+
+def _map(f, items):
+    """``[f(item) for item in items]``, on a thread per core when there are several."""
+    global _POOL
+    if len(items) == 1:
+        return [f(items[0])]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(_n_workers())
+    return list(_POOL.map(f, items))
 
 
 def _check_min_variance(min_variance):
