@@ -1,6 +1,6 @@
 """Benchmark: the module against its baselines, each timed in the same process.
 
-    python bench.py [--data-dir data] [--repeat 5] [--json results.json]
+    python bench.py [--data-dir data] [--repeat 7] [--json results.json] [--skip-scale]
 
 1. The Netflix experiment, init + run for K in {1, 12} and seeds 0-4 (all ten runs
    together), against the textbook vectorised formulation of the course's steps.
@@ -8,6 +8,9 @@
    (n, 2d) @ (2d, K) and one (K, n) @ (n, 2d) product on arrays of the same shapes.
 3. One EM iteration at K = 12 against the per-user loop of test_em.py (the tests' oracle).
 4. Peak memory allocated during one run at K = 12 (tracemalloc), as a multiple of X.nbytes.
+5. Sparse ratings at the MovieLens-20M and Netflix-Prize shapes, drawn from a planted
+   mixture: one EM iteration at K = 12 and the peak memory of the process (each shape in a
+   process of its own; --skip-scale leaves them out).
 
 Without the course's files it runs on the embedded synthetic matrix, and says so.
 Each timing is the median of --repeat repetitions.
@@ -16,10 +19,14 @@ import argparse
 import json
 import os
 import platform
+import resource
+import subprocess
+import sys
 import time
 import tracemalloc
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 
 import common
@@ -33,6 +40,9 @@ FLOORS = {"netflix_s": 0.5, "iteration_vs_products": 1.5, "speedup_vs_loop": 100
 
 def main(argv=None):
     args = _parse_args(argv)
+    if args.scale_one:
+        print(json.dumps(bench_scale(*SCALES[args.scale_one][:3])))
+        return
     X, source = _load_data(args.data_dir)
     print(f"Data: {source}, {X.shape[0]} x {X.shape[1]}, {np.mean(X != 0):.0%} rated")
     print(f"Machine: {_machine()}\n")
@@ -42,6 +52,11 @@ def main(argv=None):
         "loop": bench_loop(X, max(1, args.repeat // 2)),
         "memory": bench_memory(X),
     }
+    if not args.skip_scale:
+        # each in a fresh process, so that its peak memory is its own
+        results["scale"] = {name: json.loads(subprocess.run(
+            [sys.executable, __file__, "--scale-one", name], check=True,
+            capture_output=True, text=True).stdout) for name in SCALES}
     _print_table(results)
     if args.json:
         with open(args.json, "w") as f:
@@ -55,6 +70,10 @@ def _parse_args(argv):
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
     parser.add_argument("--repeat", type=int, default=7, help="repetitions per timing")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--skip-scale", action="store_true",
+                        help="leave out the sparse checks at MovieLens-20M and Netflix-Prize "
+                             "shapes (about a minute)")
+    parser.add_argument("--scale-one", choices=SCALES, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -196,6 +215,74 @@ def bench_memory(X, K=12, seed=1):
     return {"peak_mb": peak / 2 ** 20, "X_mb": X.nbytes / 2 ** 20, "ratio": peak / X.nbytes}
 
 
+# ---------------------------------------------------------------------------------------
+# 5. Scale: sparse ratings of real-world shapes
+
+SCALES = {
+    # name: (users, items, ratings, floor s per iteration, floor peak GB)
+    "movielens-20m": (138_493, 26_744, 20_000_263, 0.6, 3.0),
+    "netflix-prize": (480_189, 17_770, 100_480_507, 3.0, 8.0),
+}
+
+
+def planted_sparse_ratings(n, d, n_ratings, K=12, seed=0, users_per_chunk=50_000):
+    """A CSR matrix of exactly ``n_ratings`` ratings 1..5 drawn from a planted mixture.
+
+    Users rate a heavy-tailed (log-normal) number of items; user u's items are
+    ``(offset_u + k * stride_u) mod d``, k < count_u, with stride_u prime to d, so they are
+    distinct without rejection; each rating is its group's mean for the item plus noise,
+    rounded and clipped. Built in chunks of users to bound the temporaries.
+
+    Returns
+    -------
+    X : csr_array of shape (n, d)
+    planted : GaussianMixture
+    """
+    rng = np.random.RandomState(seed)
+    weights = rng.lognormal(0.0, 1.0, size=n)
+    counts = np.minimum(1 + np.floor(weights / weights.sum() * (n_ratings - n)), d).astype(np.int64)
+    while counts.sum() < n_ratings:  # top up the rounding shortfall, users with room first
+        room = np.flatnonzero(counts < d)[: n_ratings - counts.sum()]
+        counts[room] += 1
+    mu = rng.uniform(1.5, 4.5, size=(K, d))
+    var = rng.uniform(0.3, 0.8, size=K)
+    p = rng.dirichlet(np.full(K, 5.0))
+    group = rng.choice(K, size=n, p=p)
+    coprime = np.flatnonzero(np.gcd(np.arange(d), d) == 1)
+    offset, stride = rng.randint(0, d, size=n), rng.choice(coprime, size=n)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.empty(n_ratings, dtype=np.int32)
+    data = np.empty(n_ratings)
+    for first in range(0, n, users_per_chunk):
+        users = np.arange(first, min(first + users_per_chunk, n))
+        lo, hi = indptr[users[0]], indptr[users[-1] + 1]
+        row = np.repeat(users, counts[users])
+        k = np.arange(hi - lo) - np.repeat(indptr[users] - lo, counts[users])
+        items = (offset[row] + k * stride[row]) % d
+        items = np.sort((row - first) * d + items) % d  # sort each user's items
+        indices[lo:hi] = items
+        noise = rng.standard_normal(hi - lo) * np.sqrt(var)[group[row]]
+        data[lo:hi] = np.clip(np.rint(mu[group[row], items] + noise), 1, 5)
+    X = sparse.csr_array((data, indices, indptr), shape=(n, d))
+    return X, GaussianMixture(mu, var, p)
+
+
+def bench_scale(n, d, n_ratings, repeat=3, K=12):
+    """Generate a planted matrix of this shape, then time summarising it and one EM
+    iteration; peak RSS of the process in GB."""
+    start = time.perf_counter()
+    X, _ = planted_sparse_ratings(n, d, n_ratings)
+    generate = time.perf_counter() - start
+    start = time.perf_counter()
+    ratings = em.summarise(X)
+    summarise = time.perf_counter() - start
+    mixture, _ = common.init(X, K, seed=0)
+    iteration = median_time(lambda: one_iteration(ratings, mixture), repeat)
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    return {"shape": [n, d], "ratings": int(X.nnz), "generate_s": generate,
+            "summarise_s": summarise, "iteration_s": iteration, "peak_gb": peak_gb}
+
+
 def _print_table(r):
     rows = [
         ("Netflix experiment, 10 x (init + run)", f"{r['netflix']['ours_s']:.3f} s",
@@ -214,6 +301,15 @@ def _print_table(r):
          f"{r['memory']['ratio']:.2f}x <= {FLOORS['memory_vs_X']}x",
          r["memory"]["ratio"] <= FLOORS["memory_vs_X"]),
     ]
+    for name, f in r.get("scale", {}).items():
+        floor_s, floor_gb = SCALES[name][3:]
+        rows.append((f"Sparse {name} {f['shape'][0]} x {f['shape'][1]}, {f['ratings']:,} "
+                     "ratings: one iteration (K=12)", f"{f['iteration_s']:.2f} s",
+                     f"summarise {f['summarise_s']:.2f} s", f"<= {floor_s} s",
+                     f["iteration_s"] <= floor_s))
+        rows.append((f"Sparse {name}: peak memory of the process", f"{f['peak_gb']:.2f} GB",
+                     f"generation {f['generate_s']:.1f} s", f"<= {floor_gb} GB",
+                     f["peak_gb"] <= floor_gb))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for *cells, ok in rows:
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)), "ok" if ok else "MISSED")

@@ -182,6 +182,158 @@ def check_post(post, n, K):
 
 
 # ---------------------------------------------------------------------------------------
+# Held-out evaluation
+
+class Hidden(NamedTuple):
+    """Entries hidden from a ratings matrix: ``X[rows[i], cols[i]] == values[i]``."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+def holdout(X, fraction, seed=0):
+    """Hide a random fraction of the observed entries of X, for an honest test.
+
+    Every user keeps at least one rating (so a user with a single rating keeps it); of the
+    others, ``round(fraction * n_observed)`` entries are hidden, or all of them if there
+    are fewer.
+
+    Parameters
+    ----------
+    X : array_like or sparse array of shape (n, d)
+        Ratings, 0 = missing.
+    fraction : float
+        In [0, 1).
+    seed : int
+        Seed of the ``RandomState`` that picks the entries.
+
+    Returns
+    -------
+    X_train : ndarray or csr_array of shape (n, d)
+        X with the hidden entries set to 0 (removed, when X is sparse); X is not changed.
+    hidden : Hidden
+        ``rows``, ``cols``, ``values``, each of shape (m,), in row-major order.
+    """
+    if not (np.isscalar(fraction) and 0 <= fraction < 1):
+        raise ValueError(f"fraction must be a number in [0, 1), got {fraction!r}")
+    X = check_ratings(X)
+    if sparse.issparse(X):
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        cols, values = X.indices, X.data
+    else:
+        rows, cols = np.nonzero(X)
+        values = X[rows, cols]
+    rng = np.random.RandomState(seed)
+    # each user keeps the rating that draws the smallest key
+    key = rng.uniform(size=len(rows))
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.array([], int)
+    kept_key = np.minimum.reduceat(key, starts) if len(rows) else key
+    protected = key == np.repeat(kept_key, np.diff(np.r_[starts, len(rows)]))
+    candidates = np.flatnonzero(~protected)
+    n_hidden = min(int(round(fraction * len(rows))), len(candidates))
+    hide = np.zeros(len(rows), dtype=bool)
+    hide[rng.permutation(candidates)[:n_hidden]] = True
+    hidden = Hidden(rows[hide], cols[hide].astype(np.intp), values[hide])
+    if sparse.issparse(X):
+        keep = ~hide
+        indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]))]
+        X_train = sparse.csr_array((values[keep], cols[keep], indptr), shape=X.shape)
+    else:
+        X_train = X.copy()
+        X_train[hidden.rows, hidden.cols] = 0
+    return X_train, hidden
+
+
+# ---------------------------------------------------------------------------------------
+# Ratings files: triples "user item rating [timestamp]"
+
+_SEPARATOR = re.compile(r"::|[\s,]+")
+
+
+def load_ratings(path):
+    """Read a ratings file into a sparse user x item matrix.
+
+    One rating a line, ``user item rating`` with an optional fourth column (a timestamp,
+    ignored), separated by whitespace, tabs, commas or ``::`` (the MovieLens formats). A
+    first line whose rating is not a number is taken for a header and skipped; blank lines
+    are skipped. Ids may be any strings; they are numbered in sorted order (numerically when
+    they are all integers).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    X : csr_array of shape (n, d)
+        ``X[u, l]`` the rating of user ``user_ids[u]`` for item ``item_ids[l]``, 0 = missing.
+    user_ids : ndarray of shape (n,)
+    item_ids : ndarray of shape (d,)
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        Naming the file and line of the first malformed line: a wrong number of fields, a
+        rating that is not a finite non-zero number (0 means "missing"), or a (user, item)
+        pair rated twice.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ratings file not found: {path}")
+    users, items, values, lines = [], [], [], []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            fields = _SEPARATOR.split(line.strip())
+            if fields == [""]:
+                continue
+            if len(fields) not in (3, 4):
+                raise ValueError(f"{path}, line {number}: expected 'user item rating "
+                                 f"[timestamp]', got {len(fields)} fields: {line.strip()!r}")
+            try:
+                rating = float(fields[2])
+            except ValueError:
+                if number == 1:
+                    continue  # a header such as "userId,movieId,rating,timestamp"
+                raise ValueError(f"{path}, line {number}: rating {fields[2]!r} is not a number")
+            if not np.isfinite(rating) or rating == 0:
+                raise ValueError(f"{path}, line {number}: rating must be a finite non-zero "
+                                 f"number (0 means missing), got {fields[2]!r}")
+            users.append(fields[0])
+            items.append(fields[1])
+            values.append(rating)
+            lines.append(number)
+    if not values:
+        raise ValueError(f"{path} holds no ratings")
+    user_ids, rows = _number_ids(users)
+    item_ids, cols = _number_ids(items)
+    X = sparse.coo_array((values, (rows, cols)), shape=(len(user_ids), len(item_ids)))
+    _check_no_repeated_pairs(rows, cols, len(item_ids), lines, path)
+    return X.tocsr(), user_ids, item_ids
+
+
+def _number_ids(ids):
+    """Sorted distinct ids (as integers when they all are) and each id's number."""
+    try:
+        ids = np.array(ids, dtype=np.int64)
+    except (ValueError, OverflowError):
+        ids = np.array(ids)
+    return np.unique(ids, return_inverse=True)
+
+
+def _check_no_repeated_pairs(rows, cols, d, lines, path):
+    """Raise ValueError naming the line that rates a (user, item) pair a second time."""
+    key = rows.astype(np.int64) * d + cols
+    order = np.argsort(key, kind="stable")
+    repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if len(repeated):
+        first, second = lines[order[repeated[0]]], lines[order[repeated[0] + 1]]
+        raise ValueError(f"{path}, line {second}: the pair rated on line {first} is rated "
+                         "again")
+
+
+# ---------------------------------------------------------------------------------------
 # The course's data files.
 
 def load_matrix(path):

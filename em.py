@@ -282,9 +282,10 @@ def _available_memory():
 class Ratings:
     """What EM needs of X, computed once per run.
 
-    Holds ``[X | mask]``, the ratings beside their 0/1 "rated" mask, of shape (n, 2 d):
-    an ndarray for dense X, for sparse X CSR blocks of rows (one per core, so that the
-    sparse products, which release the GIL, run in parallel; BLAS threads the dense ones).
+    Holds ``[X | mask]``, the ratings beside their 0/1 "rated" mask: for dense X one
+    (n, 2 d) ndarray, whose products BLAS runs on every core; for sparse X the CSR X itself
+    and a mask sharing its index arrays, split into row blocks, one per core, whose
+    products run in parallel threads (scipy releases the GIL in them).
 
     Attributes
     ----------
@@ -299,7 +300,11 @@ class Ratings:
         """X as ``common.check_ratings`` returns it."""
         self.n, self.d = X.shape
         if sparse.issparse(X):
-            self._init_sparse(X)
+            self.n_rated = np.diff(X.indptr).astype(float)
+            self.sq_norm = _same_pattern(X, X.data ** 2) @ np.ones(self.d)
+            n_blocks = _n_workers() if X.nnz >= MIN_NNZ_TO_SPLIT else 1
+            self.blocks = [(first, last, block, _same_pattern(block, np.ones_like(block.data)))
+                           for first, last, block in _row_blocks(X, n_blocks)]
         else:
             self.data = np.empty((self.n, 2 * self.d))
             self.data[:, :self.d] = X
@@ -308,25 +313,16 @@ class Ratings:
             self.n_rated = self.data[:, self.d:] @ np.ones(self.d)  # exact: sums of ones
             self.blocks = None
 
-    def _init_sparse(self, X):
-        n, d = X.shape
-        self.n_rated = np.diff(X.indptr).astype(float)
-        self.sq_norm = sparse.csr_array((X.data ** 2, X.indices, X.indptr), shape=X.shape) @ np.ones(d)
-        # [X | mask] row by row: each row's ratings, then ones at the same items shifted by d
-        self.data = sparse.hstack(
-            [X, sparse.csr_array((np.ones_like(X.data), X.indices, X.indptr), shape=X.shape)],
-            format="csr")
-        self.blocks = _row_blocks(self.data, _n_workers() if self.data.nnz >= 1e6 else 1)
-
     def score(self, coef):
         """``coef @ [X | mask].T``, shape (K, n), from coef of shape (K, 2 d)."""
         if self.blocks is None:
             return coef @ self.data.T
         out = np.empty((coef.shape[0], self.n))
+        on_x, on_mask = coef[:, :self.d], coef[:, self.d:]
 
         def score_block(block):
-            first, last, rows = block
-            out[:, first:last] = coef @ rows.T
+            first, last, x, mask = block
+            out[:, first:last] = on_x @ x.T + on_mask @ mask.T
         _map(score_block, self.blocks)
         return out
 
@@ -334,30 +330,41 @@ class Ratings:
         """``post_t @ [X | mask]``, shape (K, 2 d), from post_t of shape (K, n)."""
         if self.blocks is None:
             return post_t @ self.data
-        partial = _map(lambda block: post_t[:, block[0]:block[1]] @ block[2], self.blocks)
+
+        def block_moments(block):
+            first, last, x, mask = block
+            weights = post_t[:, first:last]
+            return np.hstack([weights @ x, weights @ mask])
+        partial = _map(block_moments, self.blocks)
         return sum(partial[1:], partial[0])
 
 
 def summarise(X):
-    """Check X and compute its ``Ratings``, the only (n, 2 d)-sized data EM allocates."""
+    """Check X and compute its ``Ratings``, the largest data EM allocates."""
     return Ratings(check_ratings(X))
 
 
-def _row_blocks(data, n_blocks):
-    """Split a CSR array into row blocks of about equal nnz, sharing its memory."""
-    bounds = np.searchsorted(data.indptr, np.linspace(0, data.nnz, n_blocks + 1)[1:-1])
-    bounds = np.unique(np.concatenate([[0], bounds, [data.shape[0]]]))
+def _row_blocks(X, n_blocks):
+    """Split a CSR array into (first row, last row, block) of about equal nnz, sharing memory."""
+    bounds = np.searchsorted(X.indptr, np.linspace(0, X.nnz, n_blocks + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], bounds, [X.shape[0]]]))
     blocks = []
     for first, last in zip(bounds[:-1], bounds[1:]):
-        lo, hi = data.indptr[first], data.indptr[last]
-        rows = sparse.csr_array((data.data[lo:hi], data.indices[lo:hi],
-                                 data.indptr[first:last + 1] - lo),
-                                shape=(last - first, data.shape[1]), copy=False)
-        blocks.append((first, last, rows))
+        lo, hi = X.indptr[first], X.indptr[last]
+        block = sparse.csr_array((X.data[lo:hi], X.indices[lo:hi], X.indptr[first:last + 1] - lo),
+                                 shape=(last - first, X.shape[1]), copy=False)
+        blocks.append((first, last, block))
     return blocks
 
 
+def _same_pattern(X, values):
+    """A CSR array with X's index arrays (shared, not copied) and these stored values."""
+    return sparse.csr_array((values, X.indices, X.indptr), shape=X.shape, copy=False)
+
+
 _POOL = None
+# Below this many ratings a thread costs more than it saves.
+MIN_NNZ_TO_SPLIT = 1_000_000
 
 
 def _n_workers():
