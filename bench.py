@@ -32,7 +32,6 @@ from scipy.special import logsumexp
 import common
 import em
 from common import GaussianMixture
-from test_em import loop_estep, loop_mstep
 
 FLOORS = {"netflix_s": 0.5, "iteration_vs_products": 1.5, "speedup_vs_loop": 100,
           "memory_vs_X": 3.0}
@@ -190,6 +189,7 @@ def bench_iteration(X, repeat, K=12):
 
 def bench_loop(X, repeat, K=12):
     """One iteration, ours against the tests' per-user loop oracle."""
+    from test_em import loop_estep, loop_mstep  # here: test_em imports this module too
     ratings, mixture = _iteration_setup(X, K)
 
     def loop_iteration():

@@ -141,6 +141,11 @@ def _check_sparse_ratings(X):
     return X
 
 
+def is_real(x):
+    """Whether x is a real number (not a bool, a string or an array)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
 def check_n_components(K, n):
     """Return K as an int if 1 <= K <= n, or raise ValueError."""
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)):
@@ -215,7 +220,7 @@ def holdout(X, fraction, seed=0):
     hidden : Hidden
         ``rows``, ``cols``, ``values``, each of shape (m,), in row-major order.
     """
-    if not (np.isscalar(fraction) and 0 <= fraction < 1):
+    if not (is_real(fraction) and 0 <= fraction < 1):
         raise ValueError(f"fraction must be a number in [0, 1), got {fraction!r}")
     X = check_ratings(X)
     if sparse.issparse(X):

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import logsumexp
 
-from common import GaussianMixture, check_mixture, check_post, check_ratings
+from common import GaussianMixture, check_mixture, check_post, check_ratings, is_real
 
 
 def estep(X, mixture):
@@ -153,7 +153,7 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, callback
     mixture = check_mixture(mixture, ratings.d)
     check_post(post, ratings.n, mixture.mu.shape[0])
     min_variance = _check_min_variance(min_variance)
-    if max_iter is not None and max_iter < 1:
+    if max_iter is not None and not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
         raise ValueError(f"max_iter must be at least 1 or None, got {max_iter}")
     old_ll = None
     iteration = 0
@@ -383,6 +383,6 @@ def _map(f, items):
 
 def _check_min_variance(min_variance):
     """Return min_variance as a float if it is finite and positive, or raise ValueError."""
-    if not (np.isscalar(min_variance) and np.isfinite(min_variance) and min_variance > 0):
+    if not (is_real(min_variance) and np.isfinite(min_variance) and min_variance > 0):
         raise ValueError(f"min_variance must be a finite number > 0, got {min_variance!r}")
     return float(min_variance)

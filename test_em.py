@@ -6,11 +6,15 @@ as an oracle, and invariants (posteriors sum to 1, the log-likelihood never decr
 inputs are left alone, bad input is refused with a message that names it).
 """
 import os
+import re
+import tracemalloc
 
 import numpy as np
 import pytest
+from scipy import sparse
 from scipy.stats import norm
 
+import bench
 import common
 import em
 import main
@@ -441,7 +445,7 @@ def test_impossible_K_is_refused(K, match):
         common.init(X_OK, K)
 
 
-@pytest.mark.parametrize("min_variance", [0, -1.0, np.nan, np.inf])
+@pytest.mark.parametrize("min_variance", [0, -1.0, np.nan, np.inf, "0.25", None])
 def test_non_positive_min_variance_is_refused(min_variance):
     with pytest.raises(ValueError, match="min_variance must be a finite number > 0"):
         em.mstep(X_OK, POST_OK, MIX_OK, min_variance=min_variance)
@@ -449,9 +453,10 @@ def test_non_positive_min_variance_is_refused(min_variance):
         em.run(X_OK, MIX_OK, POST_OK, min_variance=min_variance)
 
 
-def test_max_iter_below_one_is_refused():
+@pytest.mark.parametrize("max_iter", [0, -3, 2.5, "10"])
+def test_max_iter_below_one_is_refused(max_iter):
     with pytest.raises(ValueError, match="max_iter must be at least 1"):
-        em.run(X_OK, MIX_OK, POST_OK, max_iter=0)
+        em.run(X_OK, MIX_OK, POST_OK, max_iter=max_iter)
 
 
 # ---------------------------------------------------------------------------------------
@@ -527,3 +532,233 @@ def test_run_is_bit_for_bit_deterministic():
     second = em.run(X, *common.init(X, 6, seed=2))
     for a, b in zip((*first[0], first[1], first[2]), (*second[0], second[1], second[2])):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------
+# Sparse input: the same functions, the same numbers
+
+SPARSE_FORMATS = [sparse.csr_array, sparse.csc_array, sparse.coo_array, sparse.csr_matrix,
+                  sparse.lil_matrix]
+
+
+def with_stored_zero(S):
+    """A CSR copy of S that stores an explicit 0 (which must still mean "missing")."""
+    S = sparse.csr_array(S, copy=True)
+    S.data[0] = 0
+    return S
+
+
+@pytest.mark.parametrize("fmt", SPARSE_FORMATS)
+@pytest.mark.parametrize("n, d, K", CASES)
+def test_sparse_and_dense_agree(fmt, n, d, K):
+    X = random_ratings(n, d, seed=n)
+    S = fmt(X)
+    dense_init, sparse_init = common.init(X, K, seed=3), common.init(S, K, seed=3)
+    assert_mixture_close(sparse_init[0], dense_init[0], rtol=0)  # the same rows, the same var
+    mixture = random_mixture(X, K, seed=d)
+    post, ll = em.estep(X, mixture)
+    post_s, ll_s = em.estep(S, mixture)
+    np.testing.assert_allclose(post_s, post, rtol=1e-10, atol=1e-300)
+    assert ll_s == pytest.approx(ll, rel=1e-10)
+    assert_mixture_close(em.mstep(S, post, mixture), em.mstep(X, post, mixture))
+    np.testing.assert_allclose(em.fill_matrix(S, mixture), em.fill_matrix(X, mixture),
+                               rtol=1e-10)
+    dense_run, sparse_run = em.run(X, *dense_init), em.run(S, *sparse_init)
+    assert sparse_run[2] == pytest.approx(dense_run[2], rel=1e-10)
+    assert_mixture_close(sparse_run[0], dense_run[0], rtol=1e-8)
+
+
+def test_stored_zeros_are_missing():
+    X = random_ratings(20, 6, seed=1)
+    S = with_stored_zero(X)
+    X_dense = S.toarray()
+    mixture = random_mixture(X, 3, seed=1)
+    assert em.estep(S, mixture)[1] == pytest.approx(em.estep(X_dense, mixture)[1], rel=1e-12)
+    assert S.data[0] == 0 and S.nnz == np.count_nonzero(X)  # the caller's array is untouched
+
+
+def test_sparse_inputs_are_not_mutated():
+    S = sparse.csr_array(random_ratings(20, 6, seed=8))
+    before = (S.data.copy(), S.indices.copy(), S.indptr.copy())
+    S.data.flags.writeable = S.indices.flags.writeable = S.indptr.flags.writeable = False
+    mixture = random_mixture(S.toarray(), 3, seed=9)
+    em.run(S, *common.init(S, 3))
+    em.fill_matrix(S, mixture)
+    em.predict(S, mixture, np.arange(3), np.arange(3))
+    common.holdout(S, 0.2)
+    for a, b in zip(before, (S.data, S.indices, S.indptr)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_split_sparse_products_equal_the_whole(monkeypatch):
+    X, _ = bench.planted_sparse_ratings(3000, 200, 60_000, K=4, seed=2)
+    mixture = random_mixture(X.toarray(), 4, seed=2)
+    whole = em.estep(X, mixture)
+    monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 1)  # one block per core, in threads
+    if (os.cpu_count() or 1) < 2:
+        monkeypatch.setattr(em, "_n_workers", lambda: 2)
+    split = em.estep(X, mixture)
+    np.testing.assert_allclose(split[0], whole[0], rtol=1e-12, atol=1e-300)
+    assert split[1] == pytest.approx(whole[1], rel=1e-13)
+    post = whole[0]
+    monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 1)
+    new = em.mstep(X, post, mixture)
+    monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 10 ** 12)
+    assert_mixture_close(new, em.mstep(X, post, mixture), rtol=1e-12)
+
+
+def test_sparse_run_never_builds_a_dense_n_by_d_array():
+    n, d = 20_000, 5_000  # a dense float64 copy would be 800 MB
+    X, _ = bench.planted_sparse_ratings(n, d, 100_000, K=4, seed=0)
+    mixture, post = common.init(X, 4)
+    tracemalloc.start()
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        em.run(X, mixture, post, max_iter=3)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 40e6, f"peak {peak / 1e6:.0f} MB during a sparse run"
+
+
+def test_predict_equals_fill_matrix_at_the_pairs():
+    X = random_ratings(30, 8, seed=5)
+    mixture = random_mixture(X, 3, seed=5)
+    rows, cols = np.meshgrid(np.arange(30), np.arange(8), indexing="ij")
+    rows, cols = rows.ravel(), cols.ravel()
+    filled = em.fill_matrix(X, mixture)
+    np.testing.assert_allclose(em.predict(X, mixture, rows, cols), filled[rows, cols], rtol=1e-12)
+    np.testing.assert_allclose(em.predict(sparse.csr_array(X), mixture, rows, cols),
+                               filled[rows, cols], rtol=1e-10)
+
+
+def test_predict_refuses_bad_pairs():
+    with pytest.raises(ValueError, match="rows must lie in 0..9"):
+        em.predict(X_OK, MIX_OK, [10], [0])
+    with pytest.raises(ValueError, match="cols must be a 1-D array of integers"):
+        em.predict(X_OK, MIX_OK, [0], [0.5])
+    with pytest.raises(ValueError, match="rows and cols must have the same shape"):
+        em.predict(X_OK, MIX_OK, [0, 1], [0])
+
+
+def test_fill_matrix_refuses_a_result_that_would_not_fit(monkeypatch):
+    monkeypatch.setattr(em, "_available_memory", lambda: 600)  # the result needs 640 bytes
+    with pytest.raises(ValueError, match=r"dense 10 x 4 result .* use predict"):
+        em.fill_matrix(sparse.csr_array(X_OK), MIX_OK)
+
+
+# ---------------------------------------------------------------------------------------
+# Held-out evaluation
+
+@pytest.mark.parametrize("to_input", [np.array, sparse.csr_array])
+def test_holdout_hides_a_fraction_and_every_user_keeps_a_rating(to_input):
+    X = random_ratings(200, 30, seed=9, missing=0.7)
+    X[5] = 0
+    X[5, 3] = 4  # a user with a single rating
+    original = to_input(X)
+    X_train, hidden = common.holdout(original, 0.25, seed=1)
+    train = X_train.toarray() if sparse.issparse(X_train) else X_train
+    assert len(hidden.values) == round(0.25 * np.count_nonzero(X))
+    np.testing.assert_array_equal(X[hidden.rows, hidden.cols], hidden.values)
+    assert np.all(train[hidden.rows, hidden.cols] == 0)
+    np.testing.assert_array_equal(train + sparse.coo_array(
+        (hidden.values, (hidden.rows, hidden.cols)), shape=X.shape).toarray(), X)
+    rated = np.count_nonzero(X, axis=1) > 0
+    assert np.all(np.count_nonzero(train, axis=1)[rated] >= 1)
+    assert train[5, 3] == 4
+    np.testing.assert_array_equal(original.toarray() if sparse.issparse(original) else original, X)
+
+
+def test_holdout_is_seeded_and_the_same_for_dense_and_sparse():
+    X = random_ratings(50, 10, seed=2)
+    a = common.holdout(X, 0.2, seed=4)
+    b = common.holdout(sparse.csr_array(X), 0.2, seed=4)
+    np.testing.assert_array_equal(a[0], b[0].toarray())
+    for x, y in zip(a[1], b[1]):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(common.holdout(X, 0.2, seed=5)[1].rows, a[1].rows) or \
+        not np.array_equal(common.holdout(X, 0.2, seed=5)[1].cols, a[1].cols)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, np.nan, "0.1"])
+def test_holdout_refuses_impossible_fractions(fraction):
+    with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\)"):
+        common.holdout(X_OK, fraction)
+
+
+# ---------------------------------------------------------------------------------------
+# Ratings files
+
+@pytest.mark.parametrize("text", [
+    "7 10 4\n7 20 5\n9 10 1\n",
+    "7\t10\t4\t881250949\n7\t20\t5\t881250950\n9\t10\t1\t881250951\n",
+    "userId,movieId,rating,timestamp\n7,10,4,1\n7,20,5,2\n9,10,1,3\n",
+    "7::10::4::978300760\n\n7::20::5::978300761\n9::10::1::978300762\n",
+])
+def test_load_ratings_reads_the_usual_formats(tmp_path, text):
+    path = tmp_path / "ratings"
+    path.write_text(text)
+    X, users, items = common.load_ratings(path)
+    np.testing.assert_array_equal(users, [7, 9])
+    np.testing.assert_array_equal(items, [10, 20])
+    np.testing.assert_array_equal(X.toarray(), [[4, 5], [1, 0]])
+
+
+def test_load_ratings_remaps_string_ids(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("bob,film-b,3.5\nalice,film-a,2\nbob,film-a,1\n")
+    X, users, items = common.load_ratings(path)
+    assert list(users) == ["alice", "bob"] and list(items) == ["film-a", "film-b"]
+    np.testing.assert_array_equal(X.toarray(), [[2, 0], [1, 3.5]])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("1 2 3\n1 3\n", r"line 2: expected 'user item rating \[timestamp\]', got 2 fields"),
+    ("1 2 3\n1 3 x\n", r"line 2: rating 'x' is not a number"),
+    ("1 2 3\n1 3 0\n", r"line 2: rating must be a finite non-zero number"),
+    ("1 2 3\n1 3 nan\n", r"line 2: rating must be a finite non-zero number"),
+    ("1 2 3\n1 3 4\n1 2 5\n", r"line 3: the pair rated on line 1 is rated again"),
+    ("1 2 3 4 5\n", r"line 1: expected"),
+])
+def test_load_ratings_names_the_file_and_line_of_a_bad_line(tmp_path, text, match):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="bad.txt, " + match):
+        common.load_ratings(path)
+
+
+def test_load_ratings_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.dat"):
+        common.load_ratings(tmp_path / "nowhere.dat")
+
+
+def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capsys):
+    X, _ = bench.planted_sparse_ratings(400, 60, 8000, K=3, seed=1)
+    rows, cols = X.nonzero()
+    path = tmp_path / "ratings.csv"
+    path.write_text("".join(f"u{r},i{c},{v:g}\n" for r, c, v in zip(rows, cols, X.data)))
+    assert main.main(["--ratings", str(path), "--k", "1", "3", "--seeds", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "400 users x 60 items, 8000 ratings; 800 held out" in captured.out
+    assert "Held-out RMSE of the global mean" in captured.out and "item means" in captured.out
+    assert re.search(r"^\s+3\s+-\d+\.\d+\s+-\d+\.\d+\s+\d\.\d{4}\s+\d+", captured.out, re.M)
+    assert re.search(r"Best held-out RMSE: K = [13]", captured.out)
+    assert "K = 3 seed 0 iteration 1: log-likelihood" in captured.err
+
+
+# ---------------------------------------------------------------------------------------
+# The scale checks of bench.py, scaled down (correctness only; timings live in bench.py)
+
+def test_planted_sparse_ratings_are_exact_and_canonical():
+    X, planted = bench.planted_sparse_ratings(5000, 300, 150_000, K=5, seed=3,
+                                              users_per_chunk=700)
+    assert X.shape == (5000, 300) and X.nnz == 150_000
+    assert X.has_canonical_format  # sorted, no repeated (user, item)
+    assert set(np.unique(X.data)) <= {1, 2, 3, 4, 5}
+    assert np.diff(X.indptr).min() >= 1
+    again, _ = bench.planted_sparse_ratings(5000, 300, 150_000, K=5, seed=3)
+    assert (X != again).nnz == 0  # chunking does not change the draw
+
+
+def test_bench_scale_scaled_down():
+    figures = bench.bench_scale(20_000, 2_000, 400_000, repeat=1, K=4)
+    assert figures["ratings"] == 400_000
+    assert figures["iteration_s"] > 0 and figures["peak_gb"] > 0
