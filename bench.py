@@ -147,11 +147,16 @@ def textbook_mstep(X, post, mixture, min_variance=.25):
 
 def textbook_run(X, mixture, post):
     """The course's run loop on the textbook steps."""
+    return course_run(X, mixture, textbook_estep, textbook_mstep)
+
+
+def course_run(X, mixture, estep, mstep):
+    """The course's run loop, as its reference writes it, on given E and M steps."""
     old_ll = ll = None
     while old_ll is None or ll - old_ll > 1e-6 * abs(ll):
         old_ll = ll
-        post, ll = textbook_estep(X, mixture)
-        mixture = textbook_mstep(X, post, mixture)
+        post, ll = estep(X, mixture)
+        mixture = mstep(X, post, mixture)
     return mixture, post, ll
 
 

@@ -109,32 +109,18 @@ def check_ratings(X):
     ratings: stored zeros are dropped, since 0 means "missing" there too. Nothing is
     copied when X already is such an array.
     """
-    if sparse.issparse(X):
-        return _check_sparse_ratings(X)
-    X = np.asarray(X)
+    if not sparse.issparse(X):
+        X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array of shape (n, d), got {X.ndim}-D shape {X.shape}")
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
-    X = X.astype(float, copy=False)
-    if not np.isfinite(X).all():
+    X = sparse.csr_array(X, dtype=float) if sparse.issparse(X) else X.astype(float, copy=False)
+    if not np.isfinite(X.data if sparse.issparse(X) else X).all():
         raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
-    return X
-
-
-def _check_sparse_ratings(X):
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got a {X.ndim}-D sparse array")
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
-    X = sparse.csr_array(X, dtype=float)
-    if not np.isfinite(X.data).all():
-        raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
-    if not X.has_canonical_format or not X.data.all():
+    if sparse.issparse(X) and not (X.has_canonical_format and X.data.all()):
         X = X.copy()
         X.sum_duplicates()
         X.eliminate_zeros()

@@ -79,12 +79,7 @@ def loop_mstep(X, post, mixture, min_variance=.25):
 
 def loop_run(X, mixture):
     """The course's run loop on the oracle's steps."""
-    old_ll = ll = None
-    while old_ll is None or ll - old_ll > 1e-6 * abs(ll):
-        old_ll = ll
-        post, ll = loop_estep(X, mixture)
-        mixture = loop_mstep(X, post, mixture)
-    return mixture, post, ll
+    return bench.course_run(X, mixture, loop_estep, loop_mstep)
 
 
 def random_ratings(n, d, seed, missing=0.4):
@@ -395,6 +390,8 @@ def with_nan(X):
     (with_nan(X_OK), "X must be finite"),
     (np.where(X_OK > 0, np.inf, 0), "X must be finite"),
     (np.array([["a", "b"]]), "X must hold real numbers"),
+    (sparse.csr_array(with_nan(X_OK)), "X must be finite"),
+    (sparse.csr_array((0, 4)), "at least one row"),
 ])
 def test_bad_X_is_refused(X, match):
     for call in (lambda: em.estep(X, MIX_OK), lambda: em.mstep(X, POST_OK, MIX_OK),
