@@ -30,8 +30,12 @@ NETFLIX_FILES = ("netflix_incomplete.txt", "netflix_complete.txt")
 def main(argv=None):
     args = _parse_args(argv)
     if args.ratings:
-        ratings_experiment(args.ratings, args.k or [1, 2, 4, 8, 12, 16], args.seeds or [0, 1, 2],
-                           args.holdout)
+        try:
+            ratings_experiment(args.ratings, args.k or [1, 2, 4, 8, 12, 16],
+                               args.seeds or [0, 1, 2], args.holdout)
+        except (OSError, ValueError) as err:  # a bad file or option: say so, no traceback
+            print(f"main.py: {err}", file=sys.stderr)
+            return 2
         return 0
     Ks, seeds = args.k or [1, 12], args.seeds or [0, 1, 2, 3, 4]
     status = 0
@@ -180,8 +184,9 @@ def ratings_experiment(path, Ks, seeds, fraction):
     counts = np.bincount(X_train.indices, minlength=X.shape[1])
     sums = np.bincount(X_train.indices, weights=train_values, minlength=X.shape[1])
     item_mean = np.where(counts > 0, sums / np.maximum(counts, 1), global_mean)
-    print(f"Held-out RMSE of the global mean: {_rmse(global_mean, hidden.values):.4f}; "
-          f"of the item means: {_rmse(item_mean[hidden.cols], hidden.values):.4f}")
+    print(f"Held-out RMSE of the global mean: "
+          f"{common.rmse(np.full_like(hidden.values, global_mean), hidden.values):.4f}; "
+          f"of the item means: {common.rmse(item_mean[hidden.cols], hidden.values):.4f}")
     print(f"{'K':>4} {'log-likelihood':>18} {'BIC':>18} {'held-out RMSE':>14} "
           f"{'iterations':>10} {'seconds':>9}")
     results = {}
@@ -191,7 +196,7 @@ def ratings_experiment(path, Ks, seeds, fraction):
             continue
         fit = fit_best(X_train, K, seeds, report=lambda *run: None, progress=_progress)
         pred = em.predict(X_train, fit.mixture, hidden.rows, hidden.cols)
-        results[K] = _rmse(pred, hidden.values)
+        results[K] = common.rmse(pred, hidden.values)
         print(f"{K:>4} {fit.log_likelihood:>18.4f} "
               f"{common.bic(X_train, fit.mixture, fit.log_likelihood):>18.4f} "
               f"{results[K]:>14.4f} {fit.iterations:>10} {fit.seconds:>9.2f}", flush=True)
@@ -204,10 +209,6 @@ def ratings_experiment(path, Ks, seeds, fraction):
 def _progress(K, seed, iteration, ll, seconds):
     print(f"  K = {K} seed {seed} iteration {iteration}: log-likelihood {ll:.4f} "
           f"({seconds:.1f} s)", file=sys.stderr, flush=True)
-
-
-def _rmse(pred, values):
-    return float(np.sqrt(np.mean((pred - values) ** 2)))
 
 
 def _rmse_missing(X, X_gold, X_pred):

@@ -741,6 +741,15 @@ def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capsys):
     assert "K = 3 seed 0 iteration 1: log-likelihood" in captured.err
 
 
+def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("1,2,3\n1,2\n")
+    assert main.main(["--ratings", str(path)]) == 2
+    assert "bad.csv, line 2: expected" in capsys.readouterr().err
+    assert main.main(["--ratings", str(tmp_path / "none.csv")]) == 2
+    assert "ratings file not found" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------
 # The scale checks of bench.py, scaled down (correctness only; timings live in bench.py)
 
