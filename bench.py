@@ -178,16 +178,22 @@ def one_iteration(ratings, mixture):
 
 
 def bench_iteration(X, repeat, K=12):
-    """One iteration against the two products of the same shapes, in C order, on BLAS."""
+    """One iteration against the two products of the same shapes, on BLAS.
+
+    The (n, 2d) @ (2d, K) product is timed both as written and transposed, (K, 2d) @
+    (2d, n) as ``run`` does it, and the faster counts: the floor is the best BLAS can do.
+    """
     ratings, mixture = _iteration_setup(X, K)
     n, d = X.shape
     rng = np.random.RandomState(0)
     A = np.ascontiguousarray(ratings.data)   # (n, 2d)
     B = rng.uniform(size=(2 * d, K))         # (2d, K)
+    B_t = np.ascontiguousarray(B.T)          # (K, 2d)
     P = rng.uniform(size=(K, n))             # (K, n)
     reps = 20 * repeat
     iteration = median_time(lambda: one_iteration(ratings, mixture), reps)
-    products = (median_time(lambda: A @ B, reps) + median_time(lambda: P @ A, reps))
+    products = (min(median_time(lambda: A @ B, reps), median_time(lambda: B_t @ A.T, reps))
+                + median_time(lambda: P @ A, reps))
     return {"iteration_ms": 1e3 * iteration, "products_ms": 1e3 * products,
             "ratio": iteration / products}
 
@@ -213,7 +219,6 @@ def bench_memory(X, K=12, seed=1):
     """Peak bytes numpy allocates during one run (tracemalloc), over X.nbytes."""
     mixture, post = common.init(X, K, seed)
     tracemalloc.start()
-    tracemalloc.reset_peak()
     em.run(X, mixture, post)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
