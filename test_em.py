@@ -598,7 +598,6 @@ def test_split_sparse_products_equal_the_whole(monkeypatch):
     np.testing.assert_allclose(split[0], whole[0], rtol=1e-12, atol=1e-300)
     assert split[1] == pytest.approx(whole[1], rel=1e-13)
     post = whole[0]
-    monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 1)
     new = em.mstep(X, post, mixture)
     monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 10 ** 12)
     assert_mixture_close(new, em.mstep(X, post, mixture), rtol=1e-12)
