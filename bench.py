@@ -6,7 +6,7 @@
    together), against the textbook vectorised formulation of the course's steps.
 2. One EM iteration at K = 12 against the matrix products no iteration can avoid: one
    (n, 2d) @ (2d, K) and one (K, n) @ (n, 2d) product on arrays of the same shapes.
-3. One EM iteration at K = 12 against the per-user loop of test_em.py (the tests' oracle).
+3. One EM iteration at K = 12 against the per-user loop of reference.py (the tests' oracle).
 4. Peak memory allocated during one run at K = 12 (tracemalloc), as a multiple of X.nbytes.
 5. Sparse ratings at the MovieLens-20M and Netflix-Prize shapes, drawn from a planted
    mixture: one EM iteration at K = 12 and the peak memory of the process (each shape in a
@@ -19,18 +19,19 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 import tracemalloc
 
 import numpy as np
-from scipy import sparse
 from scipy.special import logsumexp
 
 import common
+import data
 import em
+import reference
+import summary
 from common import GaussianMixture
 
 FLOORS = {"netflix_s": 0.5, "iteration_vs_products": 1.5, "speedup_vs_loop": 100,
@@ -79,8 +80,8 @@ def _parse_args(argv):
 def _load_data(data_dir):
     path = os.path.join(data_dir, "netflix_incomplete.txt")
     if os.path.isfile(path):
-        return common.load_matrix(path), "netflix_incomplete.txt"
-    X, _, _ = common.synthetic_ratings()
+        return data.load_matrix(path), "netflix_incomplete.txt"
+    X, _, _ = data.synthetic_ratings()
     return X, "synthetic default (netflix_incomplete.txt not found in data/)"
 
 
@@ -110,14 +111,20 @@ def median_time(f, repeat):
 # 1. The Netflix experiment
 
 def bench_netflix(X, repeat):
-    """All ten init + run of the experiment, ours and the textbook formulation."""
-    def experiment(run):
-        return [run(X, *common.init(X, K, seed))[2] for K in (1, 12) for seed in range(5)]
+    """All ten init + run of the experiment, as main.py runs them (em.best_run on one
+    summary of X), against the textbook formulation."""
+    def ours():
+        ratings = summary.summarise(X)
+        lls = []
+        for K in (1, 12):
+            em.best_run(ratings, K, range(5), on_run=lambda fit: lls.append(fit.log_likelihood))
+        return lls
 
-    ours, theirs = experiment(em.run), experiment(textbook_run)
-    agree = float(np.max(np.abs(np.subtract(ours, theirs)) / np.abs(theirs)))
-    return {"ours_s": median_time(lambda: experiment(em.run), repeat),
-            "textbook_s": median_time(lambda: experiment(textbook_run), repeat),
+    def textbook():
+        return [textbook_run(X, *common.init(X, K, seed))[2] for K in (1, 12) for seed in range(5)]
+
+    agree = float(np.max(np.abs(np.subtract(ours(), textbook())) / np.abs(textbook())))
+    return {"ours_s": median_time(ours, repeat), "textbook_s": median_time(textbook, repeat),
             "max_rel_ll_difference": agree}
 
 
@@ -147,34 +154,22 @@ def textbook_mstep(X, post, mixture, min_variance=.25):
 
 def textbook_run(X, mixture, post):
     """The course's run loop on the textbook steps."""
-    return course_run(X, mixture, textbook_estep, textbook_mstep)
-
-
-def course_run(X, mixture, estep, mstep):
-    """The course's run loop, as its reference writes it, on given E and M steps."""
-    old_ll = ll = None
-    while old_ll is None or ll - old_ll > 1e-6 * abs(ll):
-        old_ll = ll
-        post, ll = estep(X, mixture)
-        mixture = mstep(X, post, mixture)
-    return mixture, post, ll
+    return reference.course_loop(X, mixture, textbook_estep, textbook_mstep)
 
 
 # ---------------------------------------------------------------------------------------
 # 2. and 3. One iteration
 
 def _iteration_setup(X, K=12, seed=1):
-    ratings = em.summarise(X)
+    ratings = summary.summarise(X)
     mixture, _ = common.init(X, K, seed)
-    post_t, _ = em._estep(ratings, mixture)
-    mixture = em._mstep(ratings, post_t, mixture, .25)  # one step in, off the uniform start
-    return ratings, mixture
+    return ratings, one_iteration(ratings, mixture)  # one step in, off the uniform start
 
 
 def one_iteration(ratings, mixture):
-    """One E-step and one M-step on a summary of X, as ``run`` does them."""
-    post_t, _ = em._estep(ratings, mixture)
-    return em._mstep(ratings, post_t, mixture, .25)
+    """One E-step and one M-step through the public functions, on a summary of X."""
+    post, _ = em.estep(ratings, mixture)
+    return em.mstep(ratings, post, mixture)
 
 
 def bench_iteration(X, repeat, K=12):
@@ -186,7 +181,7 @@ def bench_iteration(X, repeat, K=12):
     ratings, mixture = _iteration_setup(X, K)
     n, d = X.shape
     rng = np.random.RandomState(0)
-    A = np.ascontiguousarray(ratings.data)   # (n, 2d)
+    A = np.hstack([X, X != 0]).astype(float)  # (n, 2d), [X | mask] as the summary holds it
     B = rng.uniform(size=(2 * d, K))         # (2d, K)
     B_t = np.ascontiguousarray(B.T)          # (K, 2d)
     P = rng.uniform(size=(K, n))             # (K, n)
@@ -199,13 +194,12 @@ def bench_iteration(X, repeat, K=12):
 
 
 def bench_loop(X, repeat, K=12):
-    """One iteration, ours against the tests' per-user loop oracle."""
-    from test_em import loop_estep, loop_mstep  # here: test_em imports this module too
+    """One iteration, ours against the per-user loop of reference.py."""
     ratings, mixture = _iteration_setup(X, K)
 
     def loop_iteration():
-        post, _ = loop_estep(X, mixture)
-        return loop_mstep(X, post, mixture)
+        post, _ = reference.estep(X, mixture)
+        return reference.mstep(X, post, mixture)
 
     ours = median_time(lambda: one_iteration(ratings, mixture), 20 * repeat)
     loop = median_time(loop_iteration, repeat)
@@ -235,62 +229,30 @@ SCALES = {
 }
 
 
-def planted_sparse_ratings(n, d, n_ratings, K=12, seed=0, users_per_chunk=50_000):
-    """A CSR matrix of exactly ``n_ratings`` ratings 1..5 drawn from a planted mixture.
-
-    Users rate a heavy-tailed (log-normal) number of items; user u's items are
-    ``(offset_u + k * stride_u) mod d``, k < count_u, with stride_u prime to d, so they are
-    distinct without rejection; each rating is its group's mean for the item plus noise,
-    rounded and clipped. Built in chunks of users to bound the temporaries.
-
-    Returns
-    -------
-    X : csr_array of shape (n, d)
-    planted : GaussianMixture
-    """
-    rng = np.random.RandomState(seed)
-    weights = rng.lognormal(0.0, 1.0, size=n)
-    counts = np.minimum(1 + np.floor(weights / weights.sum() * (n_ratings - n)), d).astype(np.int64)
-    while counts.sum() < n_ratings:  # top up the rounding shortfall, users with room first
-        room = np.flatnonzero(counts < d)[: n_ratings - counts.sum()]
-        counts[room] += 1
-    mu = rng.uniform(1.5, 4.5, size=(K, d))
-    var = rng.uniform(0.3, 0.8, size=K)
-    p = rng.dirichlet(np.full(K, 5.0))
-    group = rng.choice(K, size=n, p=p)
-    coprime = np.flatnonzero(np.gcd(np.arange(d), d) == 1)
-    offset, stride = rng.randint(0, d, size=n), rng.choice(coprime, size=n)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    indices = np.empty(n_ratings, dtype=np.int32)
-    data = np.empty(n_ratings)
-    for first in range(0, n, users_per_chunk):
-        users = np.arange(first, min(first + users_per_chunk, n))
-        lo, hi = indptr[users[0]], indptr[users[-1] + 1]
-        row = np.repeat(users, counts[users])
-        k = np.arange(hi - lo) - np.repeat(indptr[users] - lo, counts[users])
-        items = (offset[row] + k * stride[row]) % d
-        items = np.sort((row - first) * d + items) % d  # sort each user's items
-        indices[lo:hi] = items
-        noise = rng.standard_normal(hi - lo) * np.sqrt(var)[group[row]]
-        data[lo:hi] = np.clip(np.rint(mu[group[row], items] + noise), 1, 5)
-    X = sparse.csr_array((data, indices, indptr), shape=(n, d))
-    return X, GaussianMixture(mu, var, p)
-
-
 def bench_scale(n, d, n_ratings, repeat=3, K=12):
     """Generate a planted matrix of this shape, then time summarising it and one EM
     iteration; peak RSS of the process in GB."""
     start = time.perf_counter()
-    X, _ = planted_sparse_ratings(n, d, n_ratings)
+    X, _ = data.planted_sparse_ratings(n, d, n_ratings)
     generate = time.perf_counter() - start
     start = time.perf_counter()
-    ratings = em.summarise(X)
+    ratings = summary.summarise(X)
     summarise = time.perf_counter() - start
     mixture, _ = common.init(X, K, seed=0)
     iteration = median_time(lambda: one_iteration(ratings, mixture), repeat)
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    peak_gb = peak_rss_bytes() / 1e9
     return {"shape": [n, d], "ratings": int(X.nnz), "generate_s": generate,
             "summarise_s": summarise, "iteration_s": iteration, "peak_gb": peak_gb}
+
+
+def peak_rss_bytes():
+    """Peak resident set of this process in bytes (Unix; 0 where it cannot be told)."""
+    try:
+        import resource  # Unix only: imported here so that this file imports anywhere
+    except ImportError:
+        return 0
+    scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def _print_table(r):

@@ -1,9 +1,9 @@
-"""Tests of the EM matrix-completion module.
+"""Tests of the EM matrix-completion module: the course's figures, em.py and summary.py.
 
 Three kinds of evidence: the course's published figures (test_solutions.txt and the
-Netflix log-likelihoods), a plain per-user loop written straight from the formulas and used
-as an oracle, and invariants (posteriors sum to 1, the log-likelihood never decreases,
-inputs are left alone, bad input is refused with a message that names it).
+Netflix log-likelihoods), the per-user loops of reference.py, written straight from the
+formulas and used as an oracle, and invariants (posteriors sum to 1, the log-likelihood
+never decreases, inputs are left alone, bad input is refused with a message that names it).
 """
 import os
 import re
@@ -14,10 +14,12 @@ import pytest
 from scipy import sparse
 from scipy.stats import norm
 
-import bench
 import common
+import course
+import data
 import em
-import main
+import reference
+import summary
 from common import GaussianMixture
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -31,55 +33,6 @@ def course_file(name):
             pytest.fail(f"course file {name} missing from data/ under CI (.ci/run copies it)")
         pytest.skip(f"course file {name} not in data/ (copy the course's files there)")
     return path
-
-
-# ---------------------------------------------------------------------------------------
-# The oracle: one user at a time, straight from the formulas.
-
-def loop_estep(X, mixture):
-    """E-step with a Python loop over users, each scored by scipy.stats.norm on C_u."""
-    mu, var, p = mixture
-    n, K = X.shape[0], len(p)
-    post = np.empty((n, K))
-    ll = 0.0
-    for u in range(n):
-        rated = X[u] != 0
-        log_joint = np.log(p + 1e-16) + norm.logpdf(
-            X[u, rated], mu[:, rated], np.sqrt(var)[:, None]).sum(axis=1)
-        top = log_joint.max()
-        log_evidence = top + np.log(np.sum(np.exp(log_joint - top)))
-        post[u] = np.exp(log_joint - log_evidence)
-        ll += log_evidence
-    return post, ll
-
-
-def loop_mstep(X, post, mixture, min_variance=.25):
-    """M-step accumulated user by user; the variance in a second pass with the new means."""
-    n, d = X.shape
-    K = post.shape[1]
-    weighted_sum, support = np.zeros((K, d)), np.zeros((K, d))
-    for u in range(n):
-        rated = X[u] != 0
-        weighted_sum[:, rated] += post[u][:, None] * X[u, rated]
-        support[:, rated] += post[u][:, None]
-    mu = mixture.mu.copy()
-    for j in range(K):
-        for l in range(d):
-            if support[j, l] >= 1:
-                mu[j, l] = weighted_sum[j, l] / support[j, l]
-    sq_err, n_obs = np.zeros(K), np.zeros(K)
-    for u in range(n):
-        rated = X[u] != 0
-        sq_err += post[u] * np.sum((X[u, rated] - mu[:, rated]) ** 2, axis=1)
-        n_obs += post[u] * rated.sum()
-    var = mixture.var.copy()
-    var[n_obs > 0] = sq_err[n_obs > 0] / n_obs[n_obs > 0]
-    return GaussianMixture(mu, np.maximum(var, min_variance), post.sum(axis=0) / n)
-
-
-def loop_run(X, mixture):
-    """The course's run loop on the oracle's steps."""
-    return bench.course_run(X, mixture, loop_estep, loop_mstep)
 
 
 def random_ratings(n, d, seed, missing=0.4):
@@ -120,27 +73,27 @@ def _solutions():
     path = os.path.join(DATA, "test_solutions.txt")
     if not os.path.isfile(path):
         return [pytest.param(None, None, id="test_solutions.txt")]
-    return [(s, name) for s, figures in common.load_solutions(path).items() for name in figures]
+    return [(s, name) for s, figures in course.load_solutions(path).items() for name in figures]
 
 
 @pytest.fixture(scope="module")
 def test_case():
-    solutions = common.load_solutions(course_file("test_solutions.txt"))
-    X = common.load_matrix(course_file("test_incomplete.txt"))
-    X_gold = common.load_matrix(course_file("test_complete.txt"))
-    return solutions, main.reproduce_test_case(X, X_gold, solutions["input"]["K"].value)
+    solutions = course.load_solutions(course_file("test_solutions.txt"))
+    X = data.load_matrix(course_file("test_incomplete.txt"))
+    X_gold = data.load_matrix(course_file("test_complete.txt"))
+    return solutions, course.reproduce_test_case(X, X_gold, solutions["input"]["K"].value)
 
 
 @pytest.mark.parametrize("section, name", _solutions())
 def test_reference_figure(test_case, section, name):
     solutions, ours = test_case
     printed = solutions[section][name]
-    assert main.matches(ours[section][name], printed), (
+    assert course.matches(ours[section][name], printed), (
         f"{section} {name}: ours {ours[section][name]} vs printed {printed.value}")
 
 
 def test_solutions_file_lists_every_figure():
-    solutions = common.load_solutions(course_file("test_solutions.txt"))
+    solutions = course.load_solutions(course_file("test_solutions.txt"))
     assert {s: sorted(f) for s, f in solutions.items()} == {
         "input": ["K", "Mu", "P", "Var", "X"], "estep": ["LL", "post"],
         "mstep": ["Mu", "P", "Var"],
@@ -148,16 +101,16 @@ def test_solutions_file_lists_every_figure():
 
 
 def test_printed_tolerance_is_half_a_unit_in_the_last_place():
-    assert common._printed_atol("0.17713577", 8) == pytest.approx(5e-9)
-    assert common._printed_atol("0.25", 8) == pytest.approx(5e-9)  # numpy drops zeros
-    assert common._printed_atol("1.65905887e-14", 8) == pytest.approx(5e-23)
-    assert common._printed_atol("-152.16319226209848", None) == pytest.approx(1.52e-11, rel=1e-2)
+    assert course.printed_atol("0.17713577", 8) == pytest.approx(5e-9)
+    assert course.printed_atol("0.25", 8) == pytest.approx(5e-9)  # numpy drops zeros
+    assert course.printed_atol("1.65905887e-14", 8) == pytest.approx(5e-23)
+    assert course.printed_atol("-152.16319226209848", None) == pytest.approx(1.52e-11, rel=1e-2)
 
 
 @pytest.fixture(scope="module")
 def netflix():
-    X = common.load_matrix(course_file("netflix_incomplete.txt"))
-    X_gold = common.load_matrix(course_file("netflix_complete.txt"))
+    X = data.load_matrix(course_file("netflix_incomplete.txt"))
+    X_gold = data.load_matrix(course_file("netflix_complete.txt"))
     fits = {}
     for K in (1, 12):
         for seed in range(5):
@@ -192,7 +145,7 @@ def test_estep_matches_loop(n, d, K):
     X = random_ratings(n, d, seed=n)
     mixture = random_mixture(X, K, seed=d)
     post, ll = em.estep(X, mixture)
-    post_loop, ll_loop = loop_estep(X, mixture)
+    post_loop, ll_loop = reference.estep(X, mixture)
     np.testing.assert_allclose(post, post_loop, rtol=1e-10, atol=1e-14)
     assert ll == pytest.approx(ll_loop, rel=1e-12)
 
@@ -202,7 +155,7 @@ def test_mstep_matches_loop(n, d, K):
     X = random_ratings(n, d, seed=n)
     mixture = random_mixture(X, K, seed=d)
     post = np.random.RandomState(K).dirichlet(np.ones(K), size=n)
-    assert_mixture_close(em.mstep(X, post, mixture), loop_mstep(X, post, mixture))
+    assert_mixture_close(em.mstep(X, post, mixture), reference.mstep(X, post, mixture))
 
 
 @pytest.mark.parametrize("n, d, K", CASES)
@@ -210,7 +163,7 @@ def test_run_matches_loop(n, d, K):
     X = random_ratings(n, d, seed=n)
     mixture, post = common.init(X, K, seed=1)
     ours = em.run(X, mixture, post)
-    theirs = loop_run(X, mixture)
+    theirs = reference.run(X, mixture)
     assert_mixture_close(ours[0], theirs[0], rtol=1e-8)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-8, atol=1e-12)
     assert ours[2] == pytest.approx(theirs[2], rel=1e-10)
@@ -321,7 +274,7 @@ def test_fill_matrix_keeps_observed_and_fills_posterior_mean():
     X = random_ratings(15, 6, seed=4)
     mixture = random_mixture(X, 3, seed=5)
     X_pred = em.fill_matrix(X, mixture)
-    post, _ = loop_estep(X, mixture)
+    post, _ = reference.estep(X, mixture)
     expected = np.where(X != 0, X, post @ mixture.mu)
     np.testing.assert_allclose(X_pred, expected, rtol=1e-12)
 
@@ -457,26 +410,14 @@ def test_max_iter_below_one_is_refused(max_iter):
 
 
 # ---------------------------------------------------------------------------------------
-# Loading
-
-def test_load_matrix_names_missing_and_malformed_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
-        common.load_matrix(tmp_path / "nowhere.txt")
-    bad = tmp_path / "ragged.txt"
-    bad.write_text("1 2 3\n4 5\n")
-    with pytest.raises(ValueError, match="ragged.txt"):
-        common.load_matrix(bad)
-    good = tmp_path / "one_row.txt"
-    good.write_text("1 0 3\n")
-    np.testing.assert_array_equal(common.load_matrix(good), [[1, 0, 3]])
-
+# The parser of test_solutions.txt
 
 def test_load_solutions_reads_arrays_scalars_and_their_precision(tmp_path):
     path = tmp_path / "solutions.txt"
     path.write_text("Input:\nX:\n[[1. 0.]\n [0. 2.]]\nK: 2\nVar: [0.25 1.5e-03]\n\n"
                     "After first E-step:\nLL:-1.5\n\nAfter first M-step:\nP: [1.]\n\n"
                     "After a run\nRMSE: 0.125\n")
-    s = common.load_solutions(path)
+    s = course.load_solutions(path)
     np.testing.assert_array_equal(s["input"]["X"].value, [[1, 0], [0, 2]])
     assert s["input"]["K"].value == 2
     np.testing.assert_allclose(s["input"]["Var"].atol, [5e-9, 5e-12])
@@ -484,47 +425,21 @@ def test_load_solutions_reads_arrays_scalars_and_their_precision(tmp_path):
     assert s["run"]["RMSE"].value == 0.125
     path.write_text("Input:\nK: 2\n")
     with pytest.raises(ValueError, match="lacks the sections"):
-        common.load_solutions(path)
-
-
-def test_synthetic_default_is_deterministic_and_netflix_like():
-    X, X_complete, planted = common.synthetic_ratings(n=200, d=100, K=4, seed=0)
-    X2, _, _ = common.synthetic_ratings(n=200, d=100, K=4, seed=0)
-    np.testing.assert_array_equal(X, X2)
-    assert set(np.unique(X_complete)) <= {1, 2, 3, 4, 5}
-    assert np.all((X == 0) | (X == X_complete))
-    assert 0.65 < np.mean(X != 0) < 0.9
-    assert planted.p.sum() == pytest.approx(1)
-
-
-def test_main_reports_every_figure_matching(capsys):
-    course_file("test_solutions.txt")
-    course_file("netflix_incomplete.txt")
-    assert main.main(["--data-dir", DATA, "--k", "1", "--seeds", "0"]) == 0
-    out = capsys.readouterr().out
-    assert "MISMATCH" not in out and out.count(" match ") == 18
-    assert "All figures match." in out
-
-
-def test_main_without_course_files_runs_the_synthetic_default(tmp_path, capsys):
-    assert main.main(["--data-dir", str(tmp_path), "--k", "1", "3", "--seeds", "0"]) == 0
-    out = capsys.readouterr().out
-    assert "Course files missing" in out and "netflix_incomplete.txt" in out
-    assert "Synthetic default" in out and "planted mixture itself" in out
+        course.load_solutions(path)
 
 
 def test_zero_weight_component_gets_the_courses_1e16_not_minus_inf():
     X = random_ratings(12, 5, seed=6)
     mixture = random_mixture(X, 3, seed=6)._replace(p=np.array([.5, .5, 0.0]))
     post, ll = em.estep(X, mixture)
-    post_loop, ll_loop = loop_estep(X, mixture)
+    post_loop, ll_loop = reference.estep(X, mixture)
     assert np.all(post[:, 2] > 0) and np.all(np.isfinite(post))
     np.testing.assert_allclose(post, post_loop, rtol=1e-10, atol=1e-300)
     assert ll == pytest.approx(ll_loop, rel=1e-12)
 
 
 def test_run_is_bit_for_bit_deterministic():
-    X, _, _ = common.synthetic_ratings(n=300, d=80, K=4, seed=1)
+    X, _, _ = data.synthetic_ratings(n=300, d=80, K=4, seed=1)
     first = em.run(X, *common.init(X, 6, seed=2))
     second = em.run(X, *common.init(X, 6, seed=2))
     for a, b in zip((*first[0], first[1], first[2]), (*second[0], second[1], second[2])):
@@ -588,24 +503,24 @@ def test_sparse_inputs_are_not_mutated():
 
 
 def test_split_sparse_products_equal_the_whole(monkeypatch):
-    X, _ = bench.planted_sparse_ratings(3000, 200, 60_000, K=4, seed=2)
+    X, _ = data.planted_sparse_ratings(3000, 200, 60_000, K=4, seed=2)
     mixture = random_mixture(X.toarray(), 4, seed=2)
     whole = em.estep(X, mixture)
-    monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 1)  # one block per core, in threads
-    if (os.cpu_count() or 1) < 2:
-        monkeypatch.setattr(em, "_n_workers", lambda: 2)
+    monkeypatch.setattr(summary, "MIN_NNZ_TO_SPLIT", 1)  # one block per core, in threads
+    monkeypatch.setattr(summary, "n_workers", lambda: 2)  # two even on a one-core machine
+    assert summary.summarise(X).n_blocks == 2  # it really splits
     split = em.estep(X, mixture)
     np.testing.assert_allclose(split[0], whole[0], rtol=1e-12, atol=1e-300)
     assert split[1] == pytest.approx(whole[1], rel=1e-13)
     post = whole[0]
     new = em.mstep(X, post, mixture)
-    monkeypatch.setattr(em, "MIN_NNZ_TO_SPLIT", 10 ** 12)
+    monkeypatch.setattr(summary, "MIN_NNZ_TO_SPLIT", 10 ** 12)
     assert_mixture_close(new, em.mstep(X, post, mixture), rtol=1e-12)
 
 
 def test_sparse_run_never_builds_a_dense_n_by_d_array():
     n, d = 20_000, 5_000  # a dense float64 copy would be 800 MB
-    X, _ = bench.planted_sparse_ratings(n, d, 100_000, K=4, seed=0)
+    X, _ = data.planted_sparse_ratings(n, d, 100_000, K=4, seed=0)
     mixture, post = common.init(X, 4)
     tracemalloc.start()
     with pytest.warns(RuntimeWarning, match="did not converge"):
@@ -636,134 +551,6 @@ def test_predict_refuses_bad_pairs():
 
 
 def test_fill_matrix_refuses_a_result_that_would_not_fit(monkeypatch):
-    monkeypatch.setattr(em, "_available_memory", lambda: 600)  # the result needs 640 bytes
+    monkeypatch.setattr(summary, "available_memory", lambda: 600)  # the result needs 640 bytes
     with pytest.raises(ValueError, match=r"dense 10 x 4 result .* use predict"):
         em.fill_matrix(sparse.csr_array(X_OK), MIX_OK)
-
-
-# ---------------------------------------------------------------------------------------
-# Held-out evaluation
-
-@pytest.mark.parametrize("to_input", [np.array, sparse.csr_array])
-def test_holdout_hides_a_fraction_and_every_user_keeps_a_rating(to_input):
-    X = random_ratings(200, 30, seed=9, missing=0.7)
-    X[5] = 0
-    X[5, 3] = 4  # a user with a single rating
-    original = to_input(X)
-    X_train, hidden = common.holdout(original, 0.25, seed=1)
-    train = X_train.toarray() if sparse.issparse(X_train) else X_train
-    assert len(hidden.values) == round(0.25 * np.count_nonzero(X))
-    np.testing.assert_array_equal(X[hidden.rows, hidden.cols], hidden.values)
-    assert np.all(train[hidden.rows, hidden.cols] == 0)
-    np.testing.assert_array_equal(train + sparse.coo_array(
-        (hidden.values, (hidden.rows, hidden.cols)), shape=X.shape).toarray(), X)
-    rated = np.count_nonzero(X, axis=1) > 0
-    assert np.all(np.count_nonzero(train, axis=1)[rated] >= 1)
-    assert train[5, 3] == 4
-    np.testing.assert_array_equal(original.toarray() if sparse.issparse(original) else original, X)
-
-
-def test_holdout_is_seeded_and_the_same_for_dense_and_sparse():
-    X = random_ratings(50, 10, seed=2)
-    a = common.holdout(X, 0.2, seed=4)
-    b = common.holdout(sparse.csr_array(X), 0.2, seed=4)
-    np.testing.assert_array_equal(a[0], b[0].toarray())
-    for x, y in zip(a[1], b[1]):
-        np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(common.holdout(X, 0.2, seed=5)[1].rows, a[1].rows) or \
-        not np.array_equal(common.holdout(X, 0.2, seed=5)[1].cols, a[1].cols)
-
-
-@pytest.mark.parametrize("fraction", [-0.1, 1.0, np.nan, "0.1"])
-def test_holdout_refuses_impossible_fractions(fraction):
-    with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\)"):
-        common.holdout(X_OK, fraction)
-
-
-# ---------------------------------------------------------------------------------------
-# Ratings files
-
-@pytest.mark.parametrize("text", [
-    "7 10 4\n7 20 5\n9 10 1\n",
-    "7\t10\t4\t881250949\n7\t20\t5\t881250950\n9\t10\t1\t881250951\n",
-    "userId,movieId,rating,timestamp\n7,10,4,1\n7,20,5,2\n9,10,1,3\n",
-    "7::10::4::978300760\n\n7::20::5::978300761\n9::10::1::978300762\n",
-])
-def test_load_ratings_reads_the_usual_formats(tmp_path, text):
-    path = tmp_path / "ratings"
-    path.write_text(text)
-    X, users, items = common.load_ratings(path)
-    np.testing.assert_array_equal(users, [7, 9])
-    np.testing.assert_array_equal(items, [10, 20])
-    np.testing.assert_array_equal(X.toarray(), [[4, 5], [1, 0]])
-
-
-def test_load_ratings_remaps_string_ids(tmp_path):
-    path = tmp_path / "ratings.csv"
-    path.write_text("bob,film-b,3.5\nalice,film-a,2\nbob,film-a,1\n")
-    X, users, items = common.load_ratings(path)
-    assert list(users) == ["alice", "bob"] and list(items) == ["film-a", "film-b"]
-    np.testing.assert_array_equal(X.toarray(), [[2, 0], [1, 3.5]])
-
-
-@pytest.mark.parametrize("text, match", [
-    ("1 2 3\n1 3\n", r"line 2: expected 'user item rating \[timestamp\]', got 2 fields"),
-    ("1 2 3\n1 3 x\n", r"line 2: rating 'x' is not a number"),
-    ("1 2 3\n1 3 0\n", r"line 2: rating must be a finite non-zero number"),
-    ("1 2 3\n1 3 nan\n", r"line 2: rating must be a finite non-zero number"),
-    ("1 2 3\n1 3 4\n1 2 5\n", r"line 3: the pair rated on line 1 is rated again"),
-    ("1 2 3 4 5\n", r"line 1: expected"),
-])
-def test_load_ratings_names_the_file_and_line_of_a_bad_line(tmp_path, text, match):
-    path = tmp_path / "bad.txt"
-    path.write_text(text)
-    with pytest.raises(ValueError, match="bad.txt, " + match):
-        common.load_ratings(path)
-
-
-def test_load_ratings_names_a_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.dat"):
-        common.load_ratings(tmp_path / "nowhere.dat")
-
-
-def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capsys):
-    X, _ = bench.planted_sparse_ratings(400, 60, 8000, K=3, seed=1)
-    rows, cols = X.nonzero()
-    path = tmp_path / "ratings.csv"
-    path.write_text("".join(f"u{r},i{c},{v:g}\n" for r, c, v in zip(rows, cols, X.data)))
-    assert main.main(["--ratings", str(path), "--k", "1", "3", "--seeds", "0"]) == 0
-    captured = capsys.readouterr()
-    assert "400 users x 60 items, 8000 ratings; 800 held out" in captured.out
-    assert "Held-out RMSE of the global mean" in captured.out and "item means" in captured.out
-    assert re.search(r"^\s+3\s+-\d+\.\d+\s+-\d+\.\d+\s+\d\.\d{4}\s+\d+", captured.out, re.M)
-    assert re.search(r"Best held-out RMSE: K = [13]", captured.out)
-    assert "K = 3 seed 0 iteration 1: log-likelihood" in captured.err
-
-
-def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capsys):
-    path = tmp_path / "bad.csv"
-    path.write_text("1,2,3\n1,2\n")
-    assert main.main(["--ratings", str(path)]) == 2
-    assert "bad.csv, line 2: expected" in capsys.readouterr().err
-    assert main.main(["--ratings", str(tmp_path / "none.csv")]) == 2
-    assert "ratings file not found" in capsys.readouterr().err
-
-
-# ---------------------------------------------------------------------------------------
-# The scale checks of bench.py, scaled down (correctness only; timings live in bench.py)
-
-def test_planted_sparse_ratings_are_exact_and_canonical():
-    X, planted = bench.planted_sparse_ratings(5000, 300, 150_000, K=5, seed=3,
-                                              users_per_chunk=700)
-    assert X.shape == (5000, 300) and X.nnz == 150_000
-    assert X.has_canonical_format  # sorted, no repeated (user, item)
-    assert set(np.unique(X.data)) <= {1, 2, 3, 4, 5}
-    assert np.diff(X.indptr).min() >= 1
-    again, _ = bench.planted_sparse_ratings(5000, 300, 150_000, K=5, seed=3)
-    assert (X != again).nnz == 0  # chunking does not change the draw
-
-
-def test_bench_scale_scaled_down():
-    figures = bench.bench_scale(20_000, 2_000, 400_000, repeat=1, K=4)
-    assert figures["ratings"] == 400_000
-    assert figures["iteration_s"] > 0 and figures["peak_gb"] > 0

@@ -1,0 +1,228 @@
+"""What EM needs of a ratings matrix, computed once: the machinery behind em.py's speed.
+
+Every EM iteration is two matrix products with ``[X | mask]``, the ratings beside their 0/1
+"rated" mask. ``summarise(X)`` builds what those products need once, and every function of
+``em`` accepts the resulting ``Summary`` in place of X, so that a caller looping over
+``em.estep`` / ``em.mstep`` pays for it once, as ``em.run`` does:
+
+    ratings = summarise(X)
+    post, ll = em.estep(ratings, mixture)
+    mixture = em.mstep(ratings, post, mixture)
+
+Dense X becomes one (n, 2 d) ndarray, whose products BLAS runs on every core. Sparse X stays
+in CSR form, beside a mask that shares its index arrays, split into row blocks of about
+equal size whose products run in threads, one per core (scipy releases the GIL in them).
+"""
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy import sparse
+
+from common import check_ratings
+
+# Below this many ratings a thread costs more than it saves.
+MIN_NNZ_TO_SPLIT = 1_000_000
+
+
+class Summary:
+    """A ratings matrix as EM uses it: ``[X | mask]`` and per-user constants.
+
+    Build it with ``summarise(X)``; every function of ``em`` takes it in place of X.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, d) or csr_array of shape (n, d)
+        The checked ratings (float, CSR in canonical form when sparse).
+    n, d : int
+        Users and items.
+    sq_norm : ndarray of shape (n,)
+        ``||x_Cu||^2``, the squared norm of each user's ratings.
+    n_rated : ndarray of shape (n,)
+        ``|C_u|``, how many items each user rated.
+    stored_zeros : bool
+        Whether a stored 0 of a sparse X is a rating (see ``summarise``).
+    """
+
+    def __init__(self, X, stored_zeros=False):
+        """X as ``common.check_ratings`` returns it; use ``summarise`` rather than this."""
+        self.X = X
+        self.stored_zeros = stored_zeros
+        self.n, self.d = X.shape
+        if sparse.issparse(X):
+            self.n_rated = np.diff(X.indptr).astype(float)
+            self.sq_norm = _same_pattern(X, X.data ** 2) @ np.ones(self.d)
+            n_blocks = n_workers() if X.nnz >= MIN_NNZ_TO_SPLIT else 1
+            self._blocks = [(first, last, block, _same_pattern(block, np.ones_like(block.data)))
+                            for first, last, block in _row_blocks(X, n_blocks)]
+        else:
+            self._stacked = np.empty((self.n, 2 * self.d))
+            self._stacked[:, :self.d] = X
+            self._stacked[:, self.d:] = X != 0
+            self.sq_norm = np.einsum("ul,ul->u", X, X)
+            self.n_rated = self._stacked[:, self.d:] @ np.ones(self.d)  # exact: sums of ones
+            self._blocks = None
+
+    @property
+    def n_blocks(self):
+        """How many row blocks the sparse products are split into (1 for dense X)."""
+        return 1 if self._blocks is None else len(self._blocks)
+
+    def score(self, coef):
+        """``coef @ [X | mask].T``, shape (K, n), from coef of shape (K, 2 d)."""
+        if self._blocks is None:
+            return coef @ self._stacked.T
+        out = np.empty((coef.shape[0], self.n))
+        on_x, on_mask = coef[:, :self.d], coef[:, self.d:]
+
+        def score_block(block):
+            first, last, x, mask = block
+            out[:, first:last] = on_x @ x.T + on_mask @ mask.T
+        _map(score_block, self._blocks)
+        return out
+
+    def moments(self, post_t):
+        """``post_t @ [X | mask]``, shape (K, 2 d), from post_t of shape (K, n)."""
+        if self._blocks is None:
+            return post_t @ self._stacked
+
+        def block_moments(block):
+            first, last, x, mask = block
+            weights = post_t[:, first:last]
+            return np.hstack([weights @ x, weights @ mask])
+        partial = _map(block_moments, self._blocks)
+        return sum(partial[1:], partial[0])
+
+    def observed(self, rows, cols):
+        """Whether each pair ``(rows[i], cols[i])`` is a rating, and its value (0 if not)."""
+        if len(rows) == 0:  # scipy's sparse indexing refuses empty index arrays
+            return np.zeros(0, dtype=bool), np.zeros(0)
+        values = np.asarray(self.X[rows, cols], dtype=float).ravel()
+        if self.stored_zeros:  # a stored 0 is a rating: ask the pattern, not the value
+            return _same_pattern(self.X, np.ones(self.X.nnz))[rows, cols] != 0, values
+        return values != 0, values
+
+    def entries(self):
+        """``(rows, cols, values)`` of every rating, each of shape (nnz,), row by row."""
+        if sparse.issparse(self.X):
+            rows = np.repeat(np.arange(self.n), np.diff(self.X.indptr))
+            return rows, self.X.indices, self.X.data
+        rows, cols = np.nonzero(self.X)
+        return rows, cols, self.X[rows, cols]
+
+
+def summarise(X, *, stored_zeros=False):
+    """Check X and build its ``Summary``, the largest data EM allocates.
+
+    Parameters
+    ----------
+    X : array_like or sparse array of shape (n, d), or a Summary
+        Ratings, 0 = missing. A Summary is returned as it is.
+    stored_zeros : bool, default False
+        For sparse X: whether a stored 0 is a rating (True) or missing (False, the course's
+        convention). A model of residuals needs True: a residual can be exactly 0 and still
+        be a rating. Dense X has no way to say so and must leave it False.
+
+    Returns
+    -------
+    Summary
+    """
+    if isinstance(X, Summary):
+        return X
+    if stored_zeros and not sparse.issparse(X):
+        raise ValueError("stored_zeros=True needs a sparse X: a dense X cannot tell a rated 0 "
+                         "from a missing entry")
+    return Summary(check_ratings(X, stored_zeros=stored_zeros), stored_zeros)
+
+
+def _row_blocks(X, n_blocks):
+    """Split a CSR array into (first row, last row, block) of about equal nnz, sharing memory."""
+    bounds = np.searchsorted(X.indptr, np.linspace(0, X.nnz, n_blocks + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], bounds, [X.shape[0]]]))
+    blocks = []
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        lo, hi = X.indptr[first], X.indptr[last]
+        block = sparse.csr_array((X.data[lo:hi], X.indices[lo:hi], X.indptr[first:last + 1] - lo),
+                                 shape=(last - first, X.shape[1]), copy=False)
+        blocks.append((first, last, block))
+    return blocks
+
+
+def _same_pattern(X, values):
+    """A CSR array with X's index arrays (shared, not copied) and these stored values."""
+    return sparse.csr_array((values, X.indices, X.indptr), shape=X.shape, copy=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Threads for the sparse row blocks
+
+def n_workers():
+    """Threads the sparse products use: one per core."""
+    return os.cpu_count() or 1
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _map(f, items):
+    """``[f(item) for item in items]``, on a thread per core when there are several."""
+    global _POOL
+    if len(items) == 1:
+        return [f(items[0])]
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(n_workers())
+        pool = _POOL
+    return list(pool.map(f, items))
+
+
+def _forget_pool_after_fork():
+    """A forked child inherits the pool but not its threads: using it would hang forever."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # Unix only; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+# ---------------------------------------------------------------------------------------
+# Memory
+
+def available_memory():
+    """Bytes this process may still allocate, or None where that cannot be told.
+
+    The smaller of the machine's available memory (Linux ``MemAvailable``) and what a
+    process limit (``ulimit -v``, ``RLIMIT_AS``) leaves above the current address space.
+    """
+    limits = [_mem_available(), _address_space_left()]
+    limits = [x for x in limits if x is not None]
+    return min(limits) if limits else None
+
+
+def _mem_available():
+    """Linux ``MemAvailable`` in bytes, or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _address_space_left():
+    """Bytes left under RLIMIT_AS, or None without a limit (or off Unix)."""
+    try:
+        import resource  # Unix only: imported here so that this module imports anywhere
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(soft - used, 0)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
