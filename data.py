@@ -84,6 +84,33 @@ def load_ratings(path):
     return X.tocsr(), user_ids, item_ids
 
 
+def index_of(known_ids, ids):
+    """The position of each id among ``known_ids`` (as ``load_ratings`` returns them), or -1.
+
+    Parameters
+    ----------
+    known_ids : ndarray of shape (n,)
+        Sorted distinct ids, e.g. the ``user_ids`` of a training file.
+    ids : array_like of shape (m,)
+        Ids to look up, e.g. those of a test file.
+
+    Returns
+    -------
+    ndarray of int, shape (m,)
+        ``known_ids[index] == ids`` where found, -1 where not.
+    """
+    known_ids = np.asarray(known_ids)
+    ids = np.asarray(ids)
+    if known_ids.dtype.kind != ids.dtype.kind:  # integer ids on one side, strings on the other
+        known_ids, ids = known_ids.astype(str), ids.astype(str)
+        order = np.argsort(known_ids)
+        found = index_of(known_ids[order], ids)
+        return np.where(found >= 0, order[np.maximum(found, 0)], -1)
+    position = np.minimum(np.searchsorted(known_ids, ids), max(len(known_ids) - 1, 0))
+    hit = (known_ids[position] == ids) if len(known_ids) else np.zeros(len(ids), dtype=bool)
+    return np.where(hit, position, -1)
+
+
 def _number_ids(ids):
     """Sorted distinct ids (as integers when they all are) and each id's number."""
     try:

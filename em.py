@@ -16,12 +16,15 @@ Inside, posteriors are held transposed, ``post_t`` of shape (K, n): with the com
 along the rows, both products run in the orientation BLAS is fastest at when K << n,
 (K, 2d) @ (2d, n) and (K, n) @ (n, 2d). The public functions hand them out as (n, K), a
 transposed view, which ``mstep`` takes back without a copy.
+
+Probabilities are combined in the log domain: ``logsumexp_columns`` normalises the
+(K, n) log-joint, as ``scipy.special.logsumexp`` would, and nothing is exponentiated
+below ``LOG_FLOOR``.
 """
 import warnings
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 
 import summary
 from common import GaussianMixture, check_mixture, check_post, init, is_real
@@ -53,8 +56,9 @@ def estep(X, mixture):
 def _estep(ratings, mixture):
     """E-step on a Summary: ``post_t`` (K, n) and the log-likelihood."""
     log_joint = _log_joint(ratings, mixture)
-    log_evidence = logsumexp(log_joint, axis=0, keepdims=True)
-    return np.exp(log_joint - log_evidence), float(log_evidence.sum())
+    log_evidence = logsumexp_columns(log_joint)  # log p(x_Cu), shape (n,)
+    log_post = np.subtract(log_joint, log_evidence, out=log_joint)
+    return _exp_clamped(log_post), float(log_evidence.sum())
 
 
 def _log_joint(ratings, mixture):
@@ -323,6 +327,34 @@ def pairwise_dot(left_t, right_t, rows, cols):
 
 
 _PAIRS_PER_CHUNK = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------
+# The log domain
+
+# exp(-700) ~ 1e-304. Below about -708, np.exp takes the subnormal slow path (40x slower
+# here) to produce values no printed figure can show; so log-probabilities are floored at
+# -700 before they are exponentiated. Most log-posteriors of a fitted mixture lie there.
+LOG_FLOOR = -700.0
+
+
+def logsumexp_columns(a):
+    """``log(sum(exp(a), axis=0))`` of a (K, n) array, shape (n,), with nothing underflowing.
+
+    The largest term of each column is factored out, so every exponent is <= 0 and the
+    largest is exactly exp(0) = 1: the sum lies in [1, K] and its log is exact to rounding.
+    Terms more than 700 below the largest add less than 1e-304 to that sum, which rounding
+    drops anyway; they are floored (see ``LOG_FLOOR``). Agrees with
+    ``scipy.special.logsumexp(a, axis=0)`` to rounding (see the tests).
+    """
+    top = a.max(axis=0)
+    return np.log(_exp_clamped(a - top).sum(axis=0)) + top
+
+
+def _exp_clamped(a):
+    """``exp(max(a, LOG_FLOOR))``, in place on a (a buffer of the caller's)."""
+    np.maximum(a, LOG_FLOOR, out=a)
+    return np.exp(a, out=a)
 
 
 # ---------------------------------------------------------------------------------------
