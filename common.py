@@ -59,13 +59,18 @@ def init(X, K, seed=0):
     X = check_ratings(X)
     n, d = X.shape
     K = check_n_components(K, n)
-    rows = np.random.RandomState(seed).choice(n, K, replace=False)
+    rows = np.random.RandomState(check_seed(seed)).choice(n, K, replace=False)
     mu = X[rows].toarray() if sparse.issparse(X) else X[rows]
     # mean_{u,l} (x_ul - mu_jl)^2 expanded, so that no (n, d) temporary is made per component
     values = X.data if sparse.issparse(X) else X
     sum_sq = np.vdot(values, values)
     cross = X.sum(axis=0) @ mu.T
     var = (sum_sq - 2 * cross + n * np.sum(mu ** 2, axis=1)) / (n * d)
+    # Rounding can leave a zero variance a hair below 0; a variance cannot be.
+    var = np.maximum(var, 0)
+    if not (np.isfinite(var).all() and (var > 0).all()):
+        raise ValueError(f"X gives the initial variances {var}: EM needs finite ratings "
+                         "(below about 1e150) that differ from the rows chosen as means")
     p = np.full(K, 1 / K)
     post = np.full((n, K), 1 / K)
     return GaussianMixture(mu, var, p), post
@@ -96,7 +101,7 @@ def bic(X, mixture, log_likelihood):
     float
     """
     n, d = np.shape(X)
-    K = mixture.mu.shape[0]
+    K = np.shape(mixture[0])[0]  # a plain (mu, var, p) tuple works too
     n_params = K * d + K + (K - 1)
     return float(log_likelihood - n_params / 2 * np.log(n))
 
@@ -121,19 +126,26 @@ def check_ratings(X, *, stored_zeros=False):
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
     X = sparse.csr_array(X, dtype=float) if sparse.issparse(X) else X.astype(float, copy=False)
-    if not np.isfinite(X.data if sparse.issparse(X) else X).all():
-        raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
     if sparse.issparse(X) and not (X.has_canonical_format and (stored_zeros or X.data.all())):
         X = X.copy()
-        X.sum_duplicates()
+        X.sum_duplicates()  # before the finiteness check: two huge duplicates sum to inf
         if not stored_zeros:
             X.eliminate_zeros()
+    if not np.isfinite(X.data if sparse.issparse(X) else X).all():
+        raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
     return X
 
 
 def is_real(x):
     """Whether x is a real number (not a bool, a string or an array)."""
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def check_seed(seed):
+    """Return seed as an int if it is an integer >= 0 (not a bool), or raise ValueError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
 
 
 def check_n_components(K, n):
@@ -180,7 +192,7 @@ def check_post(post, n, K):
     off = np.flatnonzero(np.abs(sums - 1) > 1e-6)
     if len(off):
         raise ValueError(f"each row of post must sum to 1, but row {off[0]} sums to "
-                         f"{sums[off[0]]!r}")
+                         f"{float(sums[off[0]])!r}")
     return post
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from common import GaussianMixture, check_ratings, is_real
+from common import GaussianMixture, check_ratings, check_seed, is_real
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def holdout(X, fraction, seed=0):
     else:
         rows, cols = np.nonzero(X)
         values = X[rows, cols]
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(check_seed(seed))
     # each user keeps the rating that draws the smallest key
     key = rng.uniform(size=len(rows))
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.array([], int)

@@ -46,6 +46,12 @@ def estep(X, mixture):
         ``post[u, j] = p(j | x_Cu)``; a user with no ratings gets the prior ``p``.
     log_likelihood : float
         ``sum_u log p(x_Cu)``.
+
+    Raises
+    ------
+    ValueError
+        On bad arguments, or when the mixture's scores are not finite numbers in float64
+        (variances or means too large or too small), never a silent NaN.
     """
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
@@ -55,8 +61,16 @@ def estep(X, mixture):
 
 def _estep(ratings, mixture):
     """E-step on a Summary: ``post_t`` (K, n) and the log-likelihood."""
-    log_joint = _log_joint(ratings, mixture)
-    log_evidence = logsumexp_columns(log_joint)  # log p(x_Cu), shape (n,)
+    # Extreme mixtures overflow here; the check below says so, instead of numpy's warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        log_joint = _log_joint(ratings, mixture)
+        log_evidence = logsumexp_columns(log_joint)  # log p(x_Cu), shape (n,)
+    if not np.isfinite(log_evidence).all():
+        raise ValueError(
+            "the mixture gives a log-likelihood that is not a finite number (NaN or inf) for "
+            f"user {np.flatnonzero(~np.isfinite(log_evidence))[0]}: mixture.var and "
+            "mixture.mu must be such that var, 1 / var and the squared distances stay within "
+            "float64 (roughly 1e-300 < var < 1e300 and |mu|, |X| < 1e150)")
     log_post = np.subtract(log_joint, log_evidence, out=log_joint)
     return _exp_clamped(log_post), float(log_evidence.sum())
 
@@ -139,7 +153,11 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
 
     Stops after the first iteration whose E-step gives ``new_ll - old_ll <= tol *
     abs(new_ll)``. As in the course's reference, the returned ``post`` and log-likelihood are
-    those of that last E-step and the mixture is the M-step that followed it.
+    those of that last E-step and the mixture is the M-step that followed it. A starting
+    mixture with a variance below ``min_variance`` is first lifted to the floor, which can
+    lower the log-likelihood; the comparison then starts after that first M-step, so the
+    run does not stop at the worse value. From there on, with ``mean_prior = 0``, the
+    log-likelihood never decreases (with a prior, EM increases the posterior instead).
 
     Parameters
     ----------
@@ -172,6 +190,7 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     ValueError
         On bad arguments, or if the log-likelihood stops being a finite number (a mixture
         whose variances or means float64 cannot score), rather than looping forever.
+        ``tol`` must be finite and >= 0: a negative or NaN one could never stop the run.
     """
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
@@ -183,17 +202,18 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
                                      and not isinstance(max_iter, bool) and max_iter >= 1):
         raise ValueError(f"max_iter must be at least 1 or None, got {max_iter!r}")
     old_ll = None
+    # A start below the variance floor is outside the model the M-steps fit: the first one
+    # lifts it and the log-likelihood may drop, which is no sign of convergence; then the
+    # comparison starts after that first M-step. Any other start stops as the course's does.
+    first_compared = 3 if np.any(mixture.var < min_variance) else 2
     iteration = 0
     while True:
         iteration += 1
-        post_t, ll = _estep(ratings, mixture)
-        if not np.isfinite(ll):
-            raise ValueError(f"the log-likelihood is {ll} at iteration {iteration}: the "
-                             "mixture's means or variances are beyond what float64 can score")
+        post_t, ll = _estep(ratings, mixture)  # raises rather than return a NaN to loop on
         mixture = _mstep(ratings, post_t, mixture, min_variance, mean_prior)
         if callback is not None:
             callback(iteration, ll)
-        if old_ll is not None and ll - old_ll <= tol * abs(ll):
+        if iteration >= first_compared and ll - old_ll <= tol * abs(ll):
             break
         if iteration == max_iter:
             warnings.warn(f"EM did not converge in max_iter = {max_iter} iterations",

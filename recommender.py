@@ -38,7 +38,7 @@ from scipy import sparse
 
 import em
 import summary
-from common import GaussianMixture, is_real
+from common import GaussianMixture, check_seed, is_real
 
 # Chosen by `python bench_recommender.py --tune` (see the README); the same for every dataset.
 DEFAULTS = {
@@ -100,7 +100,7 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
     Model
     """
     options = _check_options(hyper_parameters)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     X = _check_training(X)
     rows, cols = _entries(X)
     ratings = X.data
@@ -395,9 +395,3 @@ def _check_options(options):
             raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, "
                              f"got {value!r}")
     return options
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)

@@ -554,3 +554,185 @@ def test_fill_matrix_refuses_a_result_that_would_not_fit(monkeypatch):
     monkeypatch.setattr(summary, "available_memory", lambda: 600)  # the result needs 640 bytes
     with pytest.raises(ValueError, match=r"dense 10 x 4 result .* use predict"):
         em.fill_matrix(sparse.csr_array(X_OK), MIX_OK)
+
+
+# ---------------------------------------------------------------------------------------
+# Best of several seeds, and the layout
+
+def test_best_run_keeps_the_best_seed_and_summarises_once():
+    X = random_ratings(60, 12, seed=5, missing=0.5)
+    runs = {seed: em.run(X, *common.init(X, 4, seed)) for seed in range(4)}
+    seen = []
+    best = em.best_run(X, 4, range(4), on_run=seen.append)
+    best_seed = max(runs, key=lambda s: runs[s][2])
+    assert [fit.seed for fit in seen] == [0, 1, 2, 3]
+    assert best.seed == best_seed and best.log_likelihood == runs[best_seed][2]
+    assert_mixture_close(best.mixture, runs[best_seed][0], rtol=0)
+    counted = []
+    em.run(X, *common.init(X, 4, best_seed), callback=lambda i, ll: counted.append(i))
+    assert best.iterations == len(counted) >= 2
+    with pytest.raises(ValueError, match="seeds must name at least one seed"):
+        em.best_run(X, 4, [])
+
+
+def test_a_summary_stands_in_for_X_everywhere():
+    X = random_ratings(30, 8, seed=6)
+    ratings = summary.summarise(X)
+    assert summary.summarise(ratings) is ratings
+    mixture = random_mixture(X, 3, seed=2)
+    post, ll = em.estep(X, mixture)
+    post_s, ll_s = em.estep(ratings, mixture)
+    np.testing.assert_array_equal(post, post_s)
+    assert ll == ll_s
+    assert_mixture_close(em.mstep(ratings, post, mixture), em.mstep(X, post, mixture), rtol=0)
+    np.testing.assert_array_equal(em.fill_matrix(ratings, mixture), em.fill_matrix(X, mixture))
+
+
+def test_every_module_imports_without_unix_only_modules():
+    # what Windows lacks: resource, fcntl, posix; a module that needs one at import time fails
+    import subprocess
+    import sys
+    code = ("import sys\nfor m in ('resource', 'fcntl', 'termios'): sys.modules[m] = None\n"
+            "import common, summary, em, reference, data, course, recommender, main, bench, "
+            "bench_recommender\nprint('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_moved_names_stay_importable_from_common():
+    assert common.load_ratings is data.load_ratings and common.holdout is data.holdout
+    assert common.load_solutions is course.load_solutions
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        common.nothing
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile input: no hang, no silent NaN (regressions, each named after what it guards)
+
+SMALL = np.array([[5., 0, 3], [4, 2, 0], [1, 1, 5], [0, 4, 4]])
+
+
+@pytest.mark.parametrize("tol", [float("nan"), -1e-6, -np.inf, np.inf, None, "1e-6",
+                                 np.ones(2), True])
+def test_run_refuses_a_tol_that_could_never_stop_it(tol):
+    with pytest.raises(ValueError, match="tol must be a finite number >= 0"):
+        em.run(SMALL, *common.init(SMALL, 2), tol=tol)
+
+
+@pytest.mark.parametrize("change", [{"var": np.full(2, 1e-310)}, {"var": np.full(2, 1e308)},
+                                    {"var": np.full(2, 5e-324)}, {"mu": np.full((2, 3), 1e154)}])
+def test_mixtures_float64_cannot_score_raise_instead_of_nan_or_hanging(change):
+    mixture, post = common.init(SMALL, 2)
+    mixture = mixture._replace(**change)
+    with pytest.raises(ValueError, match="not a finite number"):
+        em.estep(SMALL, mixture)
+    with pytest.raises(ValueError, match="not a finite number"):
+        em.run(SMALL, mixture, post)
+
+
+def test_a_huge_min_variance_raises_instead_of_nan():
+    with pytest.raises(ValueError, match="not a finite number"):
+        em.run(SMALL, *common.init(SMALL, 2), min_variance=1e308)
+
+
+def test_duplicate_csr_entries_are_summed_before_the_finiteness_check():
+    S = sparse.csr_array((np.array([1e308, 1e308, 3.]), np.array([0, 0, 1]),
+                          np.array([0, 2, 3])), shape=(2, 2))
+    for call in (lambda: em.estep(S, GaussianMixture(np.ones((1, 2)), np.ones(1), np.ones(1))),
+                 lambda: common.init(S, 1), lambda: data.holdout(S, 0.5)):
+        with pytest.raises(ValueError, match="X must be finite"):
+            call()
+
+
+@pytest.mark.parametrize("X", [np.full((7, 3), 3.3), np.array([[2.0, 4.0]]), np.zeros((3, 2)),
+                               np.tile([1.0, 2.0, 0.0], (4, 1))])
+def test_init_refuses_x_without_spread_instead_of_a_mixture_run_rejects(X):
+    with pytest.raises(ValueError, match="X gives the initial variances"):
+        common.init(X, 1)
+
+
+def test_init_of_ordinary_data_is_accepted_by_run():
+    X = np.array([[1.0, 2.0], [1.0, 2.0], [3.0, 0.0]])
+    em.run(X, *common.init(X, 2, seed=1))
+
+
+def test_mstep_refuses_posteriors_whose_rows_do_not_sum_to_one():
+    mixture, _ = common.init(SMALL, 2)
+    with pytest.raises(ValueError, match="each row of post must sum to 1, but row 0 sums to 0"):
+        em.mstep(SMALL, np.zeros((4, 2)), mixture)
+    em.mstep(SMALL, np.full((4, 2), .5 + 1e-9), mixture)  # rounding is tolerated
+
+
+def test_predict_of_no_pairs_is_empty_for_sparse_x_too():
+    mixture, _ = common.init(SMALL, 2)
+    for X in (SMALL, sparse.csr_array(SMALL)):
+        assert em.predict(X, mixture, np.array([], int), np.array([], int)).shape == (0,)
+
+
+@pytest.mark.parametrize("seed", [1.5, "x", np.random.RandomState(0), True, -1])
+def test_bad_seeds_raise_value_error_naming_seed(seed):
+    for call in (lambda: common.init(SMALL, 2, seed=seed), lambda: data.holdout(SMALL, .2, seed)):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            call()
+
+
+def test_bic_takes_a_plain_tuple_like_every_other_function():
+    mixture, _ = common.init(SMALL, 2)
+    assert common.bic(SMALL, tuple(mixture), -10.0) == common.bic(SMALL, mixture, -10.0)
+
+
+def test_max_iter_true_is_refused_like_k_true():
+    with pytest.raises(ValueError, match="max_iter must be at least 1"):
+        em.run(SMALL, *common.init(SMALL, 2), max_iter=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is Unix only")
+def test_sparse_threads_do_not_deadlock_a_forked_child(monkeypatch):
+    import subprocess
+    import sys
+    code = """
+import os, sys, numpy as np
+import data, em, common, summary
+summary.MIN_NNZ_TO_SPLIT = 1
+summary.n_workers = lambda: 2
+X, _ = data.planted_sparse_ratings(500, 50, 5000, K=3, seed=0)
+mixture, _ = common.init(X, 3)
+em.estep(X, mixture)  # the pool now has threads
+pid = os.fork()
+if pid == 0:
+    em.estep(X, mixture)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print('child exit', status)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert "child exit 0" in result.stdout, result.stderr
+
+
+def test_available_memory_reads_a_process_limit():
+    resource = pytest.importorskip("resource")
+    import subprocess
+    import sys
+    code = ("import resource, summary\nresource.setrlimit(resource.RLIMIT_AS, "
+            "(4 * 2 ** 30, resource.RLIM_INFINITY))\nprint(summary.available_memory() < 4 * 2 ** 30)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert result.stdout.strip() == "True", result.stderr
+
+
+def test_a_start_below_the_variance_floor_does_not_stop_the_run_at_the_worse_value():
+    X = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, 4.0, 1.0], [5.0, 4.0, 1.0]])
+    mixture = GaussianMixture(X[[0, 2]], np.full(2, 1e-3), np.full(2, .5))  # a perfect fit
+    lls = []
+    _, _, ll = em.run(X, mixture, np.full((4, 2), .5), callback=lambda i, v: lls.append(v))
+    assert lls[1] < lls[0]  # lifting the variances to 0.25 lowered the log-likelihood
+    assert len(lls) >= 3 and ll >= lls[1]
+
+
+def test_tol_zero_stops_at_a_fixed_point():
+    X = random_ratings(30, 6, seed=3)
+    calls = []
+    em.run(X, *common.init(X, 1), tol=0.0, callback=lambda i, ll: calls.append(ll))
+    assert len(calls) == 3 and calls[2] == calls[1]  # K = 1 reaches its fixed point at once
