@@ -127,3 +127,98 @@ def test_planted_sparse_ratings_are_exact_and_canonical():
     assert np.diff(X.indptr).min() >= 1
     again, _ = data.planted_sparse_ratings(5000, 300, 150_000, K=5, seed=3)
     assert (X != again).nnz == 0  # chunking does not change the draw
+
+
+# ---------------------------------------------------------------------------------------
+# Ratings files as users have them (regressions, each named after what it guards)
+
+def load_text(tmp_path, text, name="r.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    return data.load_ratings(path)
+
+
+@pytest.mark.parametrize("text, line, match", [
+    ("1,31,2.5,1\n1,,4,881250949\n", 2, "field 2 is empty"),
+    ("1,31,2.5,1\n1,32,,1260759179\n", 2, "field 3 is empty"),
+    ("1,31,2.5,1,,,5\n", 1, "got 7 fields"),
+    ("1,31,2.5\n1,32,3,4,5\n", 2, "got 5 fields"),
+])
+def test_an_empty_or_extra_field_is_refused_not_shifted(tmp_path, text, line, match):
+    with pytest.raises(ValueError, match=f"r.csv, line {line}: .*{match}"):
+        load_text(tmp_path, text)
+
+
+def test_empty_trailing_fields_are_accepted_as_a_spreadsheet_exports_them(tmp_path):
+    X, users, items = load_text(tmp_path, "userId,movieId,rating,timestamp,,\n"
+                                          "1,31,2.5,1260759144,,,,\n2,31,4,1260759145,,,,\n")
+    np.testing.assert_array_equal(X.toarray(), [[2.5], [4]])
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    X, users, items = load_text(tmp_path, "\ufeff1,10,4\n2,10,3\n10,10,5\n")
+    np.testing.assert_array_equal(users, [1, 2, 10])  # numbers, in numeric order
+
+
+def test_quoted_ids_keep_their_spaces(tmp_path):
+    X, users, items = load_text(tmp_path, '"user 1",5,3\n"user 2",5,4\n')
+    assert list(users) == ["user 1", "user 2"] and list(items) == [5]
+
+
+@pytest.mark.parametrize("content, match", [
+    ("1,2,3\n".encode("utf-16"), "UTF-16"),
+    (b"\x1f\x8b\x08\x00rest", "gzip-compressed"),
+    (b"1,2,3\n\x00\x01\x02", "NUL bytes"),
+    ("1,2,3\ncaf\u00e9,2,3\n".encode("latin-1"), r"line 2: not UTF-8 text"),
+])
+def test_files_that_are_not_utf8_text_say_so_naming_the_file(tmp_path, content, match):
+    with pytest.raises(ValueError, match=f"r.csv.*{match}"):
+        load_text(tmp_path, content)
+
+
+def test_ids_beyond_int64_still_sort_as_numbers(tmp_path):
+    X, users, items = load_text(tmp_path, f"{2 ** 70},1,3\n5,1,4\n")
+    assert list(users) == [5, 2 ** 70]
+    np.testing.assert_array_equal(X.toarray(), [[4], [3]])
+
+
+def test_an_error_quotes_a_short_prefix_of_a_long_line(tmp_path):
+    with pytest.raises(ValueError) as err:
+        load_text(tmp_path, "1,2,3\n" + "x," * 100_000 + "\n")
+    assert "line 2" in str(err.value) and len(str(err.value)) < 300
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n", "userId,movieId,rating,timestamp\n"])
+def test_a_file_without_ratings_is_refused(tmp_path, text):
+    with pytest.raises(ValueError, match="holds no ratings"):
+        load_text(tmp_path, text)
+
+
+@pytest.mark.parametrize("separator", [",", "\t", "::", " "])
+def test_fast_and_slow_paths_read_the_same_matrix(tmp_path, separator, monkeypatch):
+    X0, _ = data.planted_sparse_ratings(300, 40, 3000, K=3, seed=4)
+    rows = np.repeat(np.arange(300), np.diff(X0.indptr))
+    order = np.random.RandomState(0).permutation(X0.nnz)  # lines in any order
+    lines = [separator.join([str(7 * r + 3), str(c * 11), f"{v:g}", "978300760"])
+             for r, c, v in zip(rows[order], X0.indices[order], X0.data[order])]
+    path = tmp_path / "big.dat"
+    path.write_text("\n".join(lines))  # no newline at the end, too
+    monkeypatch.setattr(data, "BLOCK_BYTES", 4096)  # many blocks, lines cut across them
+    fast = data.load_ratings(path)
+    assert fast[0].nnz == X0.nnz and fast[0].indices.dtype == np.int32
+    slow = data.load_ratings(path, fast=False)
+    for a, b in zip(fast[1:], slow[1:]):
+        np.testing.assert_array_equal(a, b)
+    assert (fast[0] != slow[0]).nnz == 0
+    np.testing.assert_array_equal(fast[0].toarray(), X0.toarray())
+
+
+def test_load_reports_progress_to_the_end(tmp_path):
+    seen = []
+    path = tmp_path / "r.csv"
+    path.write_text("1,2,3\n" * 5 + "1,3,4\n")
+    with pytest.raises(ValueError, match="rated again"):  # the repeated pair, named
+        data.load_ratings(path)
+    path.write_text("".join(f"{u},{i},3\n" for u in range(50) for i in range(20)))
+    data.load_ratings(path, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] == path.stat().st_size
