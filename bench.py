@@ -9,8 +9,13 @@
 3. One EM iteration at K = 12 against the per-user loop of reference.py (the tests' oracle).
 4. Peak memory allocated during one run at K = 12 (tracemalloc), as a multiple of X.nbytes.
 5. Sparse ratings at the MovieLens-20M and Netflix-Prize shapes, drawn from a planted
-   mixture: one EM iteration at K = 12 and the peak memory of the process (each shape in a
-   process of its own; --skip-scale leaves them out).
+   mixture and built as users build them (from triples, int64 indices): ``em.run`` with
+   max_iter=10 per iteration, summary included, one iteration on a summary, and the peak
+   memory of the process (each shape in a process of its own; --skip-scale leaves them out).
+6. With --load NAME: a ratings.csv of that shape written to a temporary folder, read by
+   ``data.load_ratings`` and by ``np.loadtxt`` (each in a process of its own, for its
+   peak memory), and for movielens-20m ``main.py --ratings FILE --k 12 --seeds 0`` end to
+   end; the file is deleted after.
 
 Without the course's files it runs on the embedded synthetic matrix, and says so.
 Each timing is the median of --repeat repetitions.
@@ -19,12 +24,16 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 
 import common
@@ -42,6 +51,21 @@ def main(argv=None):
     args = _parse_args(argv)
     if args.scale_one:
         print(json.dumps(bench_scale(*SCALES[args.scale_one][:3])))
+        return
+    if args.load_one:
+        print(json.dumps(bench_load_one(*args.load_one)))
+        return
+    if args.write_one:
+        write_ratings_file(args.write_one[1], *SCALES[args.write_one[0]][:3])
+        return
+    if args.load:
+        print(f"Machine: {_machine()}\n")
+        for name in args.load:
+            result = bench_load(name, with_main=name == "movielens-20m")
+            _print_load(name, result)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"machine": _machine(), name: result}, f, indent=2)
         return
     X, source = _load_data(args.data_dir)
     print(f"Data: {source}, {X.shape[0]} x {X.shape[1]}, {np.mean(X != 0):.0%} rated")
@@ -73,7 +97,13 @@ def _parse_args(argv):
     parser.add_argument("--skip-scale", action="store_true",
                         help="leave out the sparse checks at MovieLens-20M and Netflix-Prize "
                              "shapes (about a minute)")
+    parser.add_argument("--load", nargs="+", choices=SCALES,
+                        help="instead: write a ratings.csv of these shapes, time load_ratings "
+                             "against np.loadtxt (and, for movielens-20m, main.py --ratings "
+                             "FILE --k 12 --seeds 0 end to end), then delete it")
     parser.add_argument("--scale-one", choices=SCALES, help=argparse.SUPPRESS)
+    parser.add_argument("--load-one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--write-one", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -229,20 +259,85 @@ SCALES = {
 }
 
 
-def bench_scale(n, d, n_ratings, repeat=3, K=12):
-    """Generate a planted matrix of this shape, then time summarising it and one EM
-    iteration; peak RSS of the process in GB."""
+def bench_scale(n, d, n_ratings, repeat=3, K=12, n_iter=10):
+    """Generate a planted matrix of this shape and build it as users do, from triples
+    (``csr_array((v, (r, c)))``, int64 indices); time ``em.run(X, ..., max_iter=n_iter)``
+    on it, summary included, and one iteration on a summary; peak RSS of the process."""
     start = time.perf_counter()
-    X, _ = data.planted_sparse_ratings(n, d, n_ratings)
+    planted, _ = data.planted_sparse_ratings(n, d, n_ratings)
+    rows = np.repeat(np.arange(n), np.diff(planted.indptr))
+    X = sparse.csr_array((planted.data, (rows, planted.indices.astype(np.int64))), shape=(n, d))
+    del planted, rows
     generate = time.perf_counter() - start
+    mixture, post = common.init(X, K, seed=0)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # max_iter is reached on purpose
+        em.run(X, mixture, post, max_iter=n_iter)
+    run_per_iteration = (time.perf_counter() - start) / n_iter
     start = time.perf_counter()
     ratings = summary.summarise(X)
     summarise = time.perf_counter() - start
-    mixture, _ = common.init(X, K, seed=0)
     iteration = median_time(lambda: one_iteration(ratings, mixture), repeat)
-    peak_gb = peak_rss_bytes() / 1e9
-    return {"shape": [n, d], "ratings": int(X.nnz), "generate_s": generate,
-            "summarise_s": summarise, "iteration_s": iteration, "peak_gb": peak_gb}
+    return {"shape": [n, d], "ratings": int(X.nnz), "index_dtype": str(X.indices.dtype),
+            "generate_s": generate, "summarise_s": summarise, "iteration_s": iteration,
+            "run_iteration_s": run_per_iteration, "peak_gb": peak_rss_bytes() / 1e9}
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Ratings files at scale: load_ratings against np.loadtxt, and main.py end to end
+
+def write_ratings_file(path, n, d, n_ratings, seed=0):
+    """A MovieLens-style ``ratings.csv`` (header, 1-based ids, half stars, timestamps),
+    drawn deterministically from a planted mixture."""
+    X, _ = data.planted_sparse_ratings(n, d, n_ratings, seed=seed)
+    users = np.repeat(np.arange(1, n + 1), np.diff(X.indptr))
+    items = X.indices + 1
+    stars = X.data - 0.5 * (np.arange(X.nnz) % 2)  # half stars too
+    times = 800_000_000 + np.arange(X.nnz) % 400_000_000
+    with open(path, "w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for start in range(0, X.nnz, 1_000_000):
+            part = slice(start, start + 1_000_000)
+            f.write("".join(f"{u},{i},{r:g},{t}\n" for u, i, r, t in zip(
+                users[part].tolist(), items[part].tolist(), stars[part].tolist(),
+                times[part].tolist())))
+
+
+def bench_load_one(what, path):
+    """Run one reader (or main.py) on a ratings file; seconds and peak RSS of this process."""
+    start = time.perf_counter()
+    if what == "loadtxt":
+        np.loadtxt(path, delimiter=",", skiprows=1)
+    elif what == "load_ratings":
+        data.load_ratings(path)
+    else:  # main.py --ratings PATH --k 12 --seeds 0, its output sent to stderr
+        import contextlib
+        import main as cli
+        with contextlib.redirect_stdout(sys.stderr):
+            status = cli.main(["--ratings", path, "--k", "12", "--seeds", "0"])
+        assert status == 0, f"main.py exited with {status}"
+    return {"seconds": time.perf_counter() - start, "peak_gb": peak_rss_bytes() / 1e9}
+
+
+def bench_load(name, with_main):
+    """Write the shape's ratings file, time each reader in a process of its own, delete it."""
+    n, d, n_ratings = SCALES[name][:3]
+    folder = tempfile.mkdtemp(prefix="bench-ratings-")
+    path = os.path.join(folder, "ratings.csv")
+    try:
+        # in a process of its own, like each reader: a child forked from a process holding
+        # the generated matrix would start with that process's resident memory as its peak
+        start = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--write-one", name, path], check=True)
+        result = {"write_s": time.perf_counter() - start, "bytes": os.path.getsize(path)}
+        for what in ("loadtxt", "load_ratings") + (("main",) if with_main else ()):
+            result[what] = json.loads(subprocess.run(
+                [sys.executable, __file__, "--load-one", what, path], check=True,
+                capture_output=True, text=True).stdout)
+    finally:
+        shutil.rmtree(folder)
+    return result
 
 
 def peak_rss_bytes():
@@ -253,6 +348,18 @@ def peak_rss_bytes():
         return 0
     scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def _print_load(name, r):
+    base, ours = r["loadtxt"], r["load_ratings"]
+    print(f"{name}: ratings.csv of {r['bytes'] / 1e6:.0f} MB (written in {r['write_s']:.0f} s)")
+    print(f"  load_ratings {ours['seconds']:.2f} s, peak {ours['peak_gb']:.2f} GB; np.loadtxt "
+          f"{base['seconds']:.2f} s, peak {base['peak_gb']:.2f} GB: "
+          f"{ours['seconds'] / base['seconds']:.2f}x the time (floor 2x), "
+          f"{ours['peak_gb'] / base['peak_gb']:.2f}x the memory (floor 1.5x)")
+    if "main" in r:
+        print(f"  main.py --ratings FILE --k 12 --seeds 0: {r['main']['seconds']:.1f} s "
+              f"(floor 120 s), peak {r['main']['peak_gb']:.2f} GB (floor 4 GB)")
 
 
 def _print_table(r):
@@ -276,9 +383,11 @@ def _print_table(r):
     for name, f in r.get("scale", {}).items():
         floor_s, floor_gb = SCALES[name][3:]
         rows.append((f"Sparse {name} {f['shape'][0]} x {f['shape'][1]}, {f['ratings']:,} "
-                     "ratings: one iteration (K=12)", f"{f['iteration_s']:.2f} s",
-                     f"summarise {f['summarise_s']:.2f} s", f"<= {floor_s} s",
-                     f["iteration_s"] <= floor_s))
+                     f"ratings ({f['index_dtype']} indices): run(max_iter=10) per iteration "
+                     "(K=12)", f"{f['run_iteration_s']:.2f} s",
+                     f"one iteration on a summary {f['iteration_s']:.2f} s, summarise "
+                     f"{f['summarise_s']:.2f} s", f"<= {floor_s} s",
+                     f["run_iteration_s"] <= floor_s))
         rows.append((f"Sparse {name}: peak memory of the process", f"{f['peak_gb']:.2f} GB",
                      f"generation {f['generate_s']:.1f} s", f"<= {floor_gb} GB",
                      f["peak_gb"] <= floor_gb))

@@ -118,7 +118,7 @@ def check_ratings(X, *, stored_zeros=False):
     already is such an array.
     """
     if not sparse.issparse(X):
-        X = np.asarray(X)
+        X = _as_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array of shape (n, d), got {X.ndim}-D shape {X.shape}")
     if X.shape[0] < 1 or X.shape[1] < 1:
@@ -134,6 +134,14 @@ def check_ratings(X, *, stored_zeros=False):
     if not np.isfinite(X.data if sparse.issparse(X) else X).all():
         raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
     return X
+
+
+def _as_array(value, name, dtype=None):
+    """np.asarray(value), or ValueError naming the argument when it is ragged or not numbers."""
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a rectangular array of numbers: {err}") from None
 
 
 def is_real(x):
@@ -161,7 +169,8 @@ def check_mixture(mixture, d):
     """Return the mixture's arrays as floats if they fit a d-dimensional model, or raise."""
     if not isinstance(mixture, tuple) or len(mixture) != 3:
         raise ValueError(f"mixture must be a GaussianMixture(mu, var, p), got {type(mixture).__name__}")
-    mu, var, p = (np.asarray(a, dtype=float) for a in mixture)
+    mu, var, p = (_as_array(a, f"mixture.{name}", float)
+                  for a, name in zip(mixture, GaussianMixture._fields))
     if mu.ndim != 2 or mu.shape[1] != d or mu.shape[0] < 1:
         raise ValueError(f"mixture.mu must have shape (K, d) with d = {d}, got {mu.shape}")
     K = mu.shape[0]
@@ -183,7 +192,7 @@ def check_post(post, n, K):
 
     Posteriors are finite, non-negative, and each row sums to 1 (to 1e-6, for rounding).
     """
-    post = np.asarray(post, dtype=float)
+    post = _as_array(post, "post", float)
     if post.shape != (n, K):
         raise ValueError(f"post must have shape (n, K) = ({n}, {K}), got {post.shape}")
     if not (np.isfinite(post).all() and (post >= 0).all()):

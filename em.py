@@ -78,6 +78,7 @@ def _estep(ratings, mixture):
 def _log_joint(ratings, mixture):
     """``log p_j + log N(x_Cu | mu_j,Cu, var_j I)`` for every component and user, shape (K, n)."""
     mu, var, p = mixture
+    mu = mu - ratings.centre  # distances are the same between centred ratings and means
     # ||x_Cu - mu_j,Cu||^2 = ||x_u||^2 - 2 x_u . mu_j + mask_u . mu_j^2: one product with [X | mask]
     sq_dist = ratings.score(np.hstack([-2 * mu, mu ** 2]))
     sq_dist += ratings.sq_norm
@@ -127,18 +128,24 @@ def mstep(X, post, mixture, min_variance=.25, *, mean_prior=0.0):
 
 def _mstep(ratings, post_t, mixture, min_variance, mean_prior=0.0):
     """M-step on a Summary, from ``post_t`` (K, n)."""
-    d = ratings.d
-    # Sufficient statistics, one product: sum_u post[u, j] x_ul and sum_u post[u, j] [l in C_u]
+    d, centre = ratings.d, ratings.centre
+    # Sufficient statistics, one product: sum_u post[u, j] (x_ul - centre) and
+    # sum_u post[u, j] [l in C_u]; the ratings are centred inside the summary
     stats = ratings.moments(post_t)
     weighted_sum, support = stats[:, :d], stats[:, d:]
     if mean_prior > 0:
-        mu = weighted_sum / (support + mean_prior)
+        # shrunk toward 0 in the ratings' own scale: (sum of ratings) / (support + lambda)
+        mu = (weighted_sum + centre * support) / (support + mean_prior)
     else:
         # With less than one user's worth of support the mean is noise: keep the previous one.
-        mu = np.divide(weighted_sum, support, out=mixture.mu.copy(), where=support >= 1)
-    # sum_u post[u, j] ||x_Cu - mu_j,Cu||^2, expanded over the same statistics
-    sq_err = (post_t @ ratings.sq_norm - 2 * np.sum(mu * weighted_sum, axis=1)
-              + np.sum(mu ** 2 * support, axis=1))
+        enough = support >= 1
+        mu = np.divide(weighted_sum, support, out=np.zeros_like(support), where=enough)
+        np.add(mu, centre, out=mu, where=enough)
+        np.copyto(mu, mixture.mu, where=~enough)  # kept exactly, not via the centre
+    # sum_u post[u, j] ||x_Cu - mu_j,Cu||^2, expanded over the same (centred) statistics
+    mu_c = mu - centre
+    sq_err = (post_t @ ratings.sq_norm - 2 * np.sum(mu_c * weighted_sum, axis=1)
+              + np.sum(mu_c ** 2 * support, axis=1))
     n_obs = post_t @ ratings.n_rated
     # A component that sees no rating has no evidence about its spread: keep the old one.
     var = np.divide(sq_err, n_obs, out=mixture.var.copy(), where=n_obs > 0)
@@ -299,11 +306,10 @@ def fill_matrix(X, mixture):
     """
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
-    _check_fits_in_memory(ratings.n, ratings.d)
+    _check_fits_in_memory(ratings)
     post_t, _ = _estep(ratings, mixture)
     X_pred = post_t.T @ mixture.mu
-    rows, cols, values = ratings.entries()
-    X_pred[rows, cols] = values
+    ratings.put_ratings(X_pred)
     return X_pred
 
 
@@ -395,14 +401,15 @@ def check_pairs(rows, cols, n, d):
     return rows.astype(np.intp), cols.astype(np.intp)
 
 
-def _check_fits_in_memory(n, d):
-    """Raise ValueError if two float64 arrays of shape (n, d) exceed the memory available."""
-    needed = 2 * 8 * n * d
+def _check_fits_in_memory(ratings):
+    """Raise ValueError if fill_matrix's result and temporaries exceed the memory available."""
+    n, d = ratings.n, ratings.d
+    needed = 8 * n * d + ratings.put_ratings_bytes()
     available = summary.available_memory()
     if available is not None and needed > available:
         raise ValueError(
             f"fill_matrix would allocate a dense {n} x {d} result "
-            f"({needed / 2 ** 30:.1f} GiB with its temporary) but only "
+            f"({needed / 2 ** 30:.1f} GiB with its temporaries) but only "
             f"{available / 2 ** 30:.1f} GiB is available; use predict(X, mixture, rows, cols) "
             "for the entries you need")
 

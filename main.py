@@ -122,7 +122,7 @@ def _timed_printer(K):
 
 def ratings_experiment(path, Ks, seeds, fraction):
     """Fit a ratings file at each K on a training split; compare held-out RMSEs."""
-    X, user_ids, item_ids = data.load_ratings(path)
+    X, user_ids, item_ids = data.load_ratings(path, progress=_load_progress(path))
     X_train, hidden = data.holdout(X, fraction, seed=0)
     print(f"== {path}: {len(user_ids)} users x {len(item_ids)} items, {X.nnz} ratings; "
           f"{len(hidden.values)} held out ({fraction:.0%}), seeds {seeds}")
@@ -151,6 +151,19 @@ def ratings_experiment(path, Ks, seeds, fraction):
         best_K = min(results, key=results.get)
         print(f"Best held-out RMSE: K = {best_K} ({results[best_K]:.4f})")
     return results
+
+
+def _load_progress(path):
+    """A ``load_ratings`` progress that reports every tenth of the file on stderr."""
+    start, shown = time.perf_counter(), [-1]
+
+    def progress(done, total):
+        tenth = 10 * done // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"  loading {path}: {done / 1e6:.0f} of {total / 1e6:.0f} MB "
+                  f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
+    return progress
 
 
 def _progress(K, seeds):

@@ -37,8 +37,13 @@ class Summary:
         The checked ratings (float, CSR in canonical form when sparse).
     n, d : int
         Users and items.
+    centre : float
+        The mean rating, subtracted from every rating inside the summary (``[X - centre |
+        mask]``, ``sq_norm``): squared distances are the same for centred ratings and
+        centred means, and are computed without the cancellation that ratings sharing a
+        large offset (1e8 + 1, 1e8 + 3, ...) would suffer in the expanded form.
     sq_norm : ndarray of shape (n,)
-        ``||x_Cu||^2``, the squared norm of each user's ratings.
+        ``||x_Cu - centre||^2``, the squared norm of each user's centred ratings.
     n_rated : ndarray of shape (n,)
         ``|C_u|``, how many items each user rated.
     stored_zeros : bool
@@ -47,20 +52,29 @@ class Summary:
 
     def __init__(self, X, stored_zeros=False):
         """X as ``common.check_ratings`` returns it; use ``summarise`` rather than this."""
-        self.X = X
-        self.stored_zeros = stored_zeros
         self.n, self.d = X.shape
         if sparse.issparse(X):
+            X = _with_int32_indices(X)
+        self.X = X
+        self.stored_zeros = stored_zeros
+        if sparse.issparse(X):
+            self.centre = float(X.data.mean()) if X.nnz else 0.0
+            centred = _same_pattern(X, X.data - self.centre)
             self.n_rated = np.diff(X.indptr).astype(float)
-            self.sq_norm = _same_pattern(X, X.data ** 2) @ np.ones(self.d)
+            self.sq_norm = _same_pattern(X, centred.data ** 2) @ np.ones(self.d)
             n_blocks = n_workers() if X.nnz >= MIN_NNZ_TO_SPLIT else 1
             self._blocks = [(first, last, block, _same_pattern(block, np.ones_like(block.data)))
-                            for first, last, block in _row_blocks(X, n_blocks)]
+                            for first, last, block in _row_blocks(centred, n_blocks)]
         else:
+            mask = X != 0
+            n_ratings = np.count_nonzero(mask)
+            self.centre = float(X.sum() / n_ratings) if n_ratings else 0.0
             self._stacked = np.empty((self.n, 2 * self.d))
-            self._stacked[:, :self.d] = X
-            self._stacked[:, self.d:] = X != 0
-            self.sq_norm = np.einsum("ul,ul->u", X, X)
+            centred = self._stacked[:, :self.d]
+            np.subtract(X, self.centre, out=centred)
+            centred *= mask  # missing entries stay 0
+            self._stacked[:, self.d:] = mask
+            self.sq_norm = np.einsum("ul,ul->u", centred, centred)
             self.n_rated = self._stacked[:, self.d:] @ np.ones(self.d)  # exact: sums of ones
             self._blocks = None
 
@@ -70,7 +84,7 @@ class Summary:
         return 1 if self._blocks is None else len(self._blocks)
 
     def score(self, coef):
-        """``coef @ [X | mask].T``, shape (K, n), from coef of shape (K, 2 d)."""
+        """``coef @ [X - centre | mask].T``, shape (K, n), from coef of shape (K, 2 d)."""
         if self._blocks is None:
             return coef @ self._stacked.T
         out = np.empty((coef.shape[0], self.n))
@@ -83,7 +97,7 @@ class Summary:
         return out
 
     def moments(self, post_t):
-        """``post_t @ [X | mask]``, shape (K, 2 d), from post_t of shape (K, n)."""
+        """``post_t @ [X - centre | mask]``, shape (K, 2 d), from post_t of shape (K, n)."""
         if self._blocks is None:
             return post_t @ self._stacked
 
@@ -102,6 +116,18 @@ class Summary:
         if self.stored_zeros:  # a stored 0 is a rating: ask the pattern, not the value
             return _same_pattern(self.X, np.ones(self.X.nnz))[rows, cols] != 0, values
         return values != 0, values
+
+    def put_ratings(self, X_pred):
+        """Overwrite, in place, the entries of an (n, d) array that are ratings with them."""
+        if sparse.issparse(self.X):
+            rows, cols, values = self.entries()
+            X_pred[rows, cols] = values
+        else:
+            np.copyto(X_pred, self.X, where=self.X != 0)
+
+    def put_ratings_bytes(self):
+        """Bytes ``put_ratings`` allocates: a bool (n, d) mask, or the indices of the ratings."""
+        return self.n * self.d if not sparse.issparse(self.X) else 16 * self.X.nnz
 
     def entries(self):
         """``(rows, cols, values)`` of every rating, each of shape (nnz,), row by row."""
@@ -134,6 +160,16 @@ def summarise(X, *, stored_zeros=False):
         raise ValueError("stored_zeros=True needs a sparse X: a dense X cannot tell a rated 0 "
                          "from a missing entry")
     return Summary(check_ratings(X, stored_zeros=stored_zeros), stored_zeros)
+
+
+def _with_int32_indices(X):
+    """X with int32 index arrays when its sizes allow: scipy's products run up to twice as
+    fast on them as on the int64 ones ``csr_array((v, (r, c)))`` builds. One copy of the
+    indices, once per summary."""
+    if X.indices.dtype == np.int32 or max(X.nnz, *X.shape) >= 2 ** 31 - 1:
+        return X
+    return sparse.csr_array((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
+                            shape=X.shape, copy=False)
 
 
 def _row_blocks(X, n_blocks):

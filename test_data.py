@@ -222,3 +222,22 @@ def test_load_reports_progress_to_the_end(tmp_path):
     path.write_text("".join(f"{u},{i},3\n" for u in range(50) for i in range(20)))
     data.load_ratings(path, progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1][0] == seen[-1][1] == path.stat().st_size
+
+
+def test_holdout_of_nothing_hides_nothing_and_its_seed_defaults_to_zero():
+    X = random_ratings(30, 6, seed=3)
+    X_train, hidden = data.holdout(X, 0)
+    np.testing.assert_array_equal(X_train, X)
+    assert len(hidden.values) == 0
+    default, seeded = data.holdout(X, 0.3), data.holdout(X, 0.3, seed=0)
+    np.testing.assert_array_equal(default[0], seeded[0])
+
+
+def test_sparse_holdout_when_the_last_users_rate_nothing_and_x_is_wider_than_tall():
+    X = random_ratings(8, 40, seed=2)
+    X[-3:] = 0  # the last users rate nothing
+    X_train, hidden = data.holdout(sparse.csr_array(X), 0.2, seed=1)
+    assert X_train.shape == (8, 40)
+    dense_train, dense_hidden = data.holdout(X, 0.2, seed=1)
+    np.testing.assert_array_equal(X_train.toarray(), dense_train)
+    np.testing.assert_array_equal(hidden.values, dense_hidden.values)

@@ -736,3 +736,72 @@ def test_tol_zero_stops_at_a_fixed_point():
     calls = []
     em.run(X, *common.init(X, 1), tol=0.0, callback=lambda i, ll: calls.append(ll))
     assert len(calls) == 3 and calls[2] == calls[1]  # K = 1 reaches its fixed point at once
+
+
+def test_ratings_sharing_a_large_offset_keep_their_precision_dense_and_sparse():
+    X = np.array([[1e8 + 1, 1e8 + 3, 1e8 + 2, 1e8 + 5, 1e8 + 4, 1e8 + 1]])
+    mixture = GaussianMixture(np.vstack([X[0], X[0] + [1, 0, 0, 0, 0, 0]]), np.full(2, .5),
+                              np.full(2, .5))
+    truth = np.array([1, np.exp(-1)]) / (1 + np.exp(-1))  # distances 0 and 1, var 0.5
+    for A in (X, sparse.csr_array(X)):
+        post, _ = em.estep(A, mixture)
+        np.testing.assert_allclose(post[0], truth, rtol=1e-9)
+        np.testing.assert_allclose(post, reference.estep(X, mixture)[0], rtol=1e-9)
+
+
+def test_d_equal_one_dense_and_sparse():
+    X = np.array([[3.0], [0.0], [5.0], [4.0], [1.0]])
+    for A in (X, sparse.csr_array(X)):
+        mixture, post = common.init(A, 2, seed=0)
+        fitted, post, ll = em.run(A, mixture, post)
+        post_loop, ll_loop = reference.estep(X, fitted)
+        assert np.isfinite(ll) and em.fill_matrix(A, fitted).shape == (5, 1)
+        np.testing.assert_allclose(em.estep(A, fitted)[0], post_loop, rtol=1e-10)
+
+
+@pytest.mark.parametrize("X", [np.ones((3, 0)), sparse.csr_array((3, 0))])
+def test_zero_columns_are_refused(X):
+    with pytest.raises(ValueError, match="at least one row and one column"):
+        common.init(X, 1)
+
+
+def test_init_default_seed_is_zero():
+    X = random_ratings(30, 5, seed=1)
+    for a, b in zip(common.init(X, 3)[0], common.init(X, 3, seed=0)[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_max_iter_one_does_one_iteration_and_warns():
+    X = random_ratings(30, 5, seed=1)
+    calls = []
+    with pytest.warns(RuntimeWarning, match="max_iter = 1"):
+        em.run(X, *common.init(X, 3), max_iter=1, callback=lambda i, ll: calls.append(i))
+    assert calls == [1]
+
+
+def test_fill_matrix_memory_check_accepts_exactly_enough(monkeypatch):
+    monkeypatch.setattr(summary, "available_memory", lambda: 9 * 10 * 4)  # result + mask
+    assert em.fill_matrix(X_OK, MIX_OK).shape == (10, 4)
+    monkeypatch.setattr(summary, "available_memory", lambda: 9 * 10 * 4 - 1)
+    with pytest.raises(ValueError, match="dense 10 x 4 result"):
+        em.fill_matrix(X_OK, MIX_OK)
+
+
+def test_fill_matrix_peak_memory_is_what_it_checks_for():
+    X, _ = data.planted_sparse_ratings(3000, 400, 30_000, K=3, seed=1)
+    mixture, _ = common.init(X, 3)
+    ratings = summary.summarise(X)
+    for A in (ratings, summary.summarise(X.toarray())):
+        tracemalloc.start()
+        em.fill_matrix(A, mixture)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        checked = 8 * A.n * A.d + A.put_ratings_bytes()
+        assert peak < 1.1 * checked + 3 * 8 * A.n, (peak, checked)  # + the (K, n) E-step
+
+
+def test_a_ragged_x_or_mu_is_refused_naming_it():
+    with pytest.raises(ValueError, match="X must be"):
+        common.init([[1, 2], [3]], 1)
+    with pytest.raises(ValueError, match="mixture"):
+        em.estep(X_OK, ([[1, 2, 3, 4], [1, 2]], [1, 1], [.5, .5]))
