@@ -81,14 +81,16 @@ def evaluate(train_path, test_path, seeds):
     baseline = recommender.fit(X, rounds=0)
     results["rmse"]["baseline (mean + biases)"] = common.rmse(
         recommender.predict(baseline, rows, cols, unknown=True), test)
+    results["within_one_std"] = {}
     for seed in seeds:
         start = time.perf_counter()  # from the file on disk to a fitted model
         X, _, _ = data.load_ratings(train_path)
         model = recommender.fit(X, seed=seed)
         name = f"mixture recommender (seed {seed})"
         results["fit_s"][name] = time.perf_counter() - start
-        results["rmse"][name] = common.rmse(
-            recommender.predict(model, rows, cols, unknown=True), test)
+        pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
+        results["rmse"][name] = common.rmse(pred, test)
+        results["within_one_std"][name] = float(np.mean(np.abs(test - pred) <= std))
     results.update(surprise_results(train_path, test_path))
     return results
 
@@ -173,6 +175,9 @@ def _print_results(r):
         print(f"  {name:<48} {rmse[name]:.4f}  {seconds:>8}{floor}")
     if "surprise" in r:
         print(f"  scikit-surprise: {r['surprise']}")
+    for name, fraction in r["within_one_std"].items():
+        print(f"  {name}: {fraction:.1%} of the test ratings within one predicted standard "
+              "deviation (a Gaussian: 68.3%)")
 
 
 if __name__ == "__main__":

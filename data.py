@@ -367,6 +367,94 @@ def _check_no_repeated_pairs(rows, cols, d, lines, path):
 
 
 # ---------------------------------------------------------------------------------------
+# Items files (titles) and pairs files (user, item)
+
+def load_items(path):
+    """Read an items file: each item's id and title.
+
+    Two formats, told apart by their content: MovieLens ``movies.csv`` (``movieId,title,
+    genres``, a header, titles quoted where they hold commas, UTF-8) and ``u.item``
+    (``id|title|date|...``, ``|``-separated, latin-1, no header).
+
+    Returns
+    -------
+    item_ids : ndarray of shape (m,)
+        As ``load_ratings`` numbers them: integers when they all are, else strings.
+    titles : ndarray of str, shape (m,)
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"items file not found: {path}")
+    with open(path, "rb") as f:
+        first = f.readline()
+    pipe = first.split(b"|")[0].strip().isdigit()
+    encoding = "latin-1" if pipe else "utf-8-sig"
+    ids, titles = [], []
+    try:
+        with open(path, newline="", encoding=encoding) as f:
+            rows = csv.reader(f, delimiter="|" if pipe else ",",
+                              quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
+            for number, row in enumerate(rows, 1):
+                if not row or not "".join(row).strip():
+                    continue
+                if len(row) < 2:
+                    raise ValueError(f"{path}, line {number}: expected 'id{'|' if pipe else ','}"
+                                     f"title...', got {len(row)} field")
+                if number == 1 and not pipe and not _INTEGER.fullmatch(row[0].strip()):
+                    continue  # the header, "movieId,title,genres"
+                ids.append(row[0].strip())
+                titles.append(row[1].strip())
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason}); movies.csv is UTF-8, "
+                         "u.item latin-1") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}: {err}") from None
+    if not ids:
+        raise ValueError(f"{path} holds no items")
+    return _typed_ids(ids), np.array(titles)
+
+
+def load_pairs(path):
+    """Read ``user item`` pairs, one a line, with the separators of ratings files.
+
+    Returns
+    -------
+    users, items : ndarray of shape (m,)
+        The raw ids, typed as ``load_ratings`` types them (integers when they all are).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pairs file not found: {path}")
+    layout = _sniff(path)
+    users, items = [], []
+    with open(path, "rb") as f:
+        f.read(layout.bom)
+        for number, raw in enumerate(f, 1):
+            try:
+                fields = _split(raw.decode("utf-8"), layout.separator)
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}, line {number}: not UTF-8 text") from None
+            if not fields:
+                continue
+            if len(fields) < 2 or not all(fields[:2]):
+                raise ValueError(f"{path}, line {number}: expected 'user item', got "
+                                 f"{raw.decode('utf-8').strip()[:80]!r}")
+            users.append(fields[0])
+            items.append(fields[1])
+    if not users:
+        raise ValueError(f"{path} holds no pairs")
+    return _typed_ids(users), _typed_ids(items)
+
+
+def _typed_ids(ids):
+    """Ids as an array: int64 when they are all integers, else strings."""
+    if all(_INTEGER.fullmatch(i) for i in ids):
+        try:
+            return np.array([int(i) for i in ids], dtype=np.int64)
+        except OverflowError:
+            pass
+    return np.array(ids)
+
+
+# ---------------------------------------------------------------------------------------
 # Held-out evaluation
 
 class Hidden(NamedTuple):

@@ -31,6 +31,7 @@ Defaults were chosen once by validation inside a training set (``bench_recommend
 """
 import os
 import warnings
+import zipfile
 from typing import NamedTuple
 
 import numpy as np
@@ -69,6 +70,23 @@ class Model(NamedTuple):
         Every mixture stage, seeds averaged: ``r = rounds * 2 * n_seeds * K`` columns.
     rating_range : ndarray of shape (2,)
         The smallest and largest training rating; predictions are clipped to it.
+    last_var : ndarray of shape (s,)
+        The variances of the components of the last (user-side) stage, whose weights and
+        means are the last ``s = n_seeds * K`` columns of the factors: the spread of the
+        predictive distribution (see ``predict``'s ``return_std``).
+    last_support : ndarray of shape (d, s)
+        How many users' worth of ratings each of those components saw of each item: the
+        fewer, the less sure its mean.
+    mean_prior : ndarray of shape ()
+        The pseudo-count lambda the means were shrunk with.
+    cold_var : ndarray of shape ()
+        The predictive variance where the last stage knows nothing (a user without a
+        training rating): the mean squared error of the baseline on the training ratings.
+    group_p : ndarray of shape (K,)
+    group_mu : ndarray of shape (K, d)
+        Taste groups: a mixture of users fitted to what the baseline leaves (seed 0 of the
+        first user-side fit), ``group_mu[j, l]`` how far above the baseline group j rates
+        item l. For reading the model (see ``groups``); predictions do not use it.
     """
 
     mean: np.ndarray
@@ -77,6 +95,24 @@ class Model(NamedTuple):
     user_factors: np.ndarray
     item_factors: np.ndarray
     rating_range: np.ndarray
+    last_var: np.ndarray
+    last_support: np.ndarray
+    mean_prior: np.ndarray
+    cold_var: np.ndarray
+    group_p: np.ndarray
+    group_mu: np.ndarray
+
+
+class Progress(NamedTuple):
+    """What ``fit`` reports to its callback after each EM iteration."""
+
+    stage: int  # 1 .. n_stages
+    n_stages: int
+    side: str  # "items" or "users": which are the rows of this stage's mixtures
+    run: int  # 1 .. n_runs: the EM run (seed) within the stage
+    n_runs: int
+    iteration: int
+    log_likelihood: float
 
 
 def fit(X, *, seed=0, callback=None, **hyper_parameters):
@@ -90,8 +126,8 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
         Seed of the Dirichlet starts; seed s runs EM from seeds s*n_seeds .. s*n_seeds +
         n_seeds - 1.
     callback : callable or None
-        Called as ``callback(stage, n_stages, side)`` after each mixture stage, with side
-        ``"items"`` or ``"users"``, e.g. to show progress.
+        Called with a ``Progress`` after each EM iteration, e.g. to show progress or to
+        record each run's log-likelihoods. Stage 0 is the fit of the taste groups.
     **hyper_parameters
         Any of ``DEFAULTS``.
 
@@ -107,48 +143,74 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
     mean, user_bias, item_bias = fit_baseline(X, options["user_reg"], options["item_reg"],
                                               options["bias_epochs"])
     residual = ratings - mean - user_bias[rows] - item_bias[cols]
-    user_parts, item_parts = [], []
+    cold_var = np.mean(residual ** 2)
     sides = ["items", "users"] * options["rounds"]
-    for stage, side in enumerate(sides):
-        users_factor, items_factor = _fit_stage(residual, rows, cols, X.shape, side,
-                                                seed * options["n_seeds"], options)
+    report = _reporter(callback, len(sides), options["n_seeds"])
+    groups, _ = fit_mixture(_side(residual, rows, cols, X.shape, "users"), options,
+                            seed * options["n_seeds"], report(0, "users", 0))
+    n, d = X.shape
+    user_parts, item_parts, last_var, last_support = [], [], np.zeros(0), np.zeros((d, 0))
+    for stage, side in enumerate(sides, 1):
+        users_factor, items_factor, last_var, last_support = _fit_stage(
+            residual, rows, cols, X.shape, side, seed * options["n_seeds"], options,
+            lambda run: report(stage, side, run))
         residual = residual - em.pairwise_dot(users_factor.T, items_factor.T, rows, cols)
         user_parts.append(users_factor)
         item_parts.append(items_factor)
-        if callback is not None:
-            callback(stage + 1, len(sides), side)
-    n, d = X.shape
     return Model(np.array(mean), user_bias, item_bias,
                  np.hstack(user_parts) if user_parts else np.zeros((n, 0)),
                  np.hstack(item_parts) if item_parts else np.zeros((d, 0)),
-                 np.array([ratings.min(), ratings.max()]))
+                 np.array([ratings.min(), ratings.max()]), last_var, last_support,
+                 np.array(float(options["mean_prior"])), np.array(cold_var),
+                 groups.p, groups.mu)
 
 
-def _fit_stage(residual, rows, cols, shape, side, first_seed, options):
-    """Mixtures on one side of the residuals, n_seeds of them averaged, as two factors.
+def _reporter(callback, n_stages, n_runs):
+    """``report(stage, side, run)`` -> an em.run callback that sends Progress, or None."""
+    def report(stage, side, run):
+        if callback is None:
+            return None
+        return lambda iteration, ll: callback(
+            Progress(stage, n_stages, side, run + 1, n_runs if stage else 1, iteration, ll))
+    return report
 
-    Returns ``(users_factor (n, S*K), items_factor (d, S*K))`` whose row-wise products are
-    the stage's averaged predictions ``mean_s sum_j post_s[., j] mu_s[j, .]``.
-    """
+
+def _side(residual, rows, cols, shape, side):
+    """The residuals with users (or items) as rows, summarised; a residual of 0 is a rating."""
     n, d = shape
     if side == "users":
         R = sparse.csr_array((residual, (rows, cols)), shape=(n, d))
     else:
         R = sparse.csr_array((residual, (cols, rows)), shape=(d, n))
-    ratings = summary.summarise(R, stored_zeros=True)
-    posts, means = [], []
+    return summary.summarise(R, stored_zeros=True)
+
+
+def _fit_stage(residual, rows, cols, shape, side, first_seed, options, report):
+    """Mixtures on one side of the residuals, n_seeds of them averaged, as two factors.
+
+    Returns ``(users_factor (n, S*K), items_factor (d, S*K), var (S*K,), support (., S*K))``:
+    the row-wise products of the factors are the stage's averaged predictions ``mean_s
+    sum_j post_s[., j] mu_s[j, .]``; ``var`` are the components' variances and ``support``
+    how many rows' worth of ratings each component saw of each column.
+    """
+    ratings = _side(residual, rows, cols, shape, side)
+    posts, means, variances, supports = [], [], [], []
     for s in range(options["n_seeds"]):
-        mixture, post = fit_mixture(ratings, options, first_seed + s)
+        mixture, post = fit_mixture(ratings, options, first_seed + s, report(s))
         posts.append(post)
         means.append(mixture.mu)
-    n_seeds = options["n_seeds"]
-    row_factor = np.hstack(posts) / n_seeds
+        variances.append(mixture.var)
+        supports.append(ratings.moments(np.ascontiguousarray(post.T))[:, ratings.d:])
+    row_factor = np.hstack(posts) / options["n_seeds"]
     row_factor[ratings.n_rated == 0] = 0  # a row with no rating gets the baseline, not the prior
     col_factor = np.vstack(means).T
-    return (row_factor, col_factor) if side == "users" else (col_factor, row_factor)
+    var, support = np.concatenate(variances), np.vstack(supports).T
+    if side == "users":
+        return row_factor, col_factor, var, support
+    return col_factor, row_factor, var, support
 
 
-def fit_mixture(ratings, options, seed):
+def fit_mixture(ratings, options, seed, callback=None):
     """EM on residuals from a Dirichlet start, with the means shrunk toward 0.
 
     Parameters
@@ -158,6 +220,8 @@ def fit_mixture(ratings, options, seed):
     options : dict
         ``n_components``, ``mean_prior``, ``min_variance``, ``tol``, ``max_iter``.
     seed : int
+    callback : callable or None
+        Passed on to ``em.run``.
 
     Returns
     -------
@@ -178,7 +242,7 @@ def fit_mixture(ratings, options, seed):
         mixture, post, _ = em.run(ratings, mixture, post, tol=options["tol"],
                                   max_iter=options["max_iter"],
                                   min_variance=options["min_variance"],
-                                  mean_prior=options["mean_prior"])
+                                  mean_prior=options["mean_prior"], callback=callback)
     return mixture, post
 
 
@@ -216,6 +280,14 @@ def fit_baseline(X, user_reg=15.0, item_reg=10.0, epochs=10):
     return mean, user_bias, item_bias
 
 
+def baseline_only(model):
+    """The model without its mixture stages: the mean plus user and item biases alone."""
+    model = check_model(model)
+    return model._replace(user_factors=model.user_factors[:, :0],
+                          item_factors=model.item_factors[:, :0], last_var=model.last_var[:0],
+                          last_support=model.last_support[:, :0])
+
+
 def global_mean(X):
     """The mean of the ratings of X (sparse or dense, 0 = missing)."""
     _, _, values = summary.summarise(X).entries()
@@ -234,7 +306,7 @@ def item_means(X):
 # ---------------------------------------------------------------------------------------
 # Using a model
 
-def predict(model, rows, cols, *, unknown=False):
+def predict(model, rows, cols, *, unknown=False, return_std=False):
     """Predicted ratings of (user, item) pairs, clipped to the training ratings' range.
 
     Parameters
@@ -245,35 +317,63 @@ def predict(model, rows, cols, *, unknown=False):
     unknown : bool, default False
         Whether -1 may stand for a user or item the training matrix lacks (as
         ``data.index_of`` gives it); such a pair gets the baseline without that side's
-        bias. Otherwise -1 is out of range, like any other.
+        terms. Otherwise -1 is out of range, like any other.
+    return_std : bool, default False
+        Also return the standard deviation of the predictive distribution. The last stage's
+        seed-averaged mixture predicts (u, l) as ``sum_c w[u, c] N(m[l, c], v[l, c])``,
+        whose variance is ``sum_c w[u, c] (v[l, c] + m[l, c]^2) - (sum_c w[u, c] m[l,
+        c])^2``: the spread of the components' predictions plus their own uncertainty,
+        ``v[l, c] = var_c (1 + 1 / max(support[l, c] + lambda, 1))``, the noise of a
+        rating plus that of a mean estimated from that much support (the posterior variance
+        under the prior ``mean_prior`` stands for). A user the last stage never saw gets
+        ``cold_var``.
 
     Returns
     -------
-    ndarray of shape (m,)
+    pred : ndarray of shape (m,)
+    std : ndarray of shape (m,), only with return_std
     """
     model = check_model(model)
     n, d = len(model.user_bias), len(model.item_bias)
     rows, cols = np.asarray(rows), np.asarray(cols)
-    if unknown:  # shift by one: index 0 becomes the unknown user or item, all zeros
-        model = _with_unknown_first(model)
-        rows, cols, n, d = rows + 1, cols + 1, n + 1, d + 1
+    user_known, item_known = np.ones(rows.shape, bool), np.ones(cols.shape, bool)
+    if unknown:  # look -1 up as index 0, then drop its terms
+        user_known, item_known = rows != -1, cols != -1
+        rows, cols = np.where(user_known, rows, 0), np.where(item_known, cols, 0)
     rows, cols = em.check_pairs(rows, cols, n, d)
-    pred = (model.mean + model.user_bias[rows] + model.item_bias[cols]
-            + em.pairwise_dot(model.user_factors.T, model.item_factors.T, rows, cols))
-    return np.clip(pred, *model.rating_range)
+    both = user_known & item_known
+    pred = (model.mean + np.where(user_known, model.user_bias[rows], 0)
+            + np.where(item_known, model.item_bias[cols], 0)
+            + np.where(both, em.pairwise_dot(model.user_factors.T, model.item_factors.T,
+                                             rows, cols), 0))
+    pred = np.clip(pred, *model.rating_range)
+    if not return_std:
+        return pred
+    return pred, np.sqrt(_predictive_var(model, rows, cols, user_known, item_known))
 
 
-def _with_unknown_first(model):
-    """The model with a user and an item of zero bias and factors in front."""
-    def pad(a):
-        return np.concatenate([np.zeros((1,) + a.shape[1:]), a])
-    return model._replace(user_bias=pad(model.user_bias), item_bias=pad(model.item_bias),
-                          user_factors=pad(model.user_factors),
-                          item_factors=pad(model.item_factors))
+def _predictive_var(model, rows, cols, user_known, item_known):
+    """The variance of the last stage's mixture at each pair (see ``predict``)."""
+    s = len(model.last_var)
+    weights = model.user_factors[:, model.user_factors.shape[1] - s:].T  # (s, n)
+    means = model.item_factors[:, model.item_factors.shape[1] - s:].T  # (s, d)
+    # noise of a rating around each component's mean, mean uncertainty included
+    noise = model.last_var[:, None] * (1 + 1 / np.maximum(model.last_support.T
+                                                          + model.mean_prior, 1))
+    unknown_noise = model.last_var[:, None] * (1 + 1 / max(float(model.mean_prior), 1))
+    spread = (em.pairwise_dot(weights, noise + means ** 2, rows, cols)
+              - em.pairwise_dot(weights, means, rows, cols) ** 2)
+    var = np.where(item_known, spread, em.pairwise_dot(
+        weights, np.broadcast_to(unknown_noise, means.shape), rows, cols))
+    seen = user_known & (weights.sum(axis=0)[rows] > 0)
+    return np.where(seen, np.maximum(var, 0), model.cold_var)
 
 
-def top_n(model, X, user, n=10):
+def top_n(model, X, user, n=10, *, cautious=False):
     """The n items a user has not rated in X with the best predicted rating, best first.
+
+    With ``cautious``, ranked by a lower confidence bound instead, the prediction minus one
+    predictive standard deviation: a sure 4 before an uncertain 4.2.
 
     Parameters
     ----------
@@ -282,11 +382,13 @@ def top_n(model, X, user, n=10):
         The ratings the model was fitted to (its ratings are left out).
     user : int
     n : int, default 10
+    cautious : bool, default False
 
     Returns
     -------
     items : ndarray of int, shape (min(n, unrated),)
     scores : ndarray of shape (min(n, unrated),)
+        The predicted ratings of those items.
     """
     model = check_model(model)
     ratings = summary.summarise(X)
@@ -299,27 +401,81 @@ def top_n(model, X, user, n=10):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     items = np.arange(d)
-    scores = predict(model, np.full(d, user), items)
+    scores, std = predict(model, np.full(d, user), items, return_std=True)
     rated, _ = ratings.observed(np.full(d, user), items)
-    items, scores = items[~rated], scores[~rated]
-    best = np.argsort(-scores, kind="stable")[:n]  # ties: the lower index first
+    key = scores - std if cautious else scores
+    items, scores, key = items[~rated], scores[~rated], key[~rated]
+    best = np.argsort(-key, kind="stable")[:n]  # ties: the lower index first
     return items[best], scores[best]
 
 
-def save(model, path):
-    """Write a model to a ``.npz`` file of plain arrays (no pickle)."""
+def groups(model, n=5):
+    """The taste groups of the model, largest first: what a factorisation cannot show.
+
+    Parameters
+    ----------
+    model : Model
+    n : int, default 5
+        How many items to name on each side.
+
+    Returns
+    -------
+    list of Group
+        One per mixture component of ``group_mu``, by decreasing weight.
+    """
     model = check_model(model)
-    np.savez(path, format=np.array(_FORMAT), **model._asdict())
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    out = []
+    for j in np.argsort(-model.group_p, kind="stable"):
+        order = np.argsort(-model.group_mu[j], kind="stable")
+        above, below = order[:n], order[::-1][:n]
+        out.append(Group(float(model.group_p[j]), above, model.group_mu[j, above],
+                         below, model.group_mu[j, below]))
+    return out
 
 
-def load(path):
-    """Read a model written by ``save``; a file that is not one raises ValueError."""
+class Group(NamedTuple):
+    """A taste group: its weight, and the items it rates most above and below the baseline."""
+
+    weight: float
+    above: np.ndarray  # item indices, most above the baseline first
+    above_by: np.ndarray  # by how many stars
+    below: np.ndarray  # item indices, most below first
+    below_by: np.ndarray  # (negative) stars
+
+
+def save(model, path, **extras):
+    """Write a model to a ``.npz`` file of plain arrays (no pickle).
+
+    ``extras`` are more arrays of numbers or strings to keep beside it (e.g. the ratings
+    file's ids), read back by ``load(path, extras=True)``.
+    """
+    model = check_model(model)
+    clash = sorted(set(extras) & (set(Model._fields) | {"format"}))
+    if clash:
+        raise ValueError(f"extras must not be named {clash}")
+    for name, value in extras.items():
+        if np.asarray(value).dtype.kind not in "biufU":
+            raise ValueError(f"extras[{name!r}] must be an array of numbers or strings, got "
+                             f"dtype {np.asarray(value).dtype}")
+    np.savez(path, format=np.array(_FORMAT), **model._asdict(), **extras)
+
+
+def load(path, *, extras=False):
+    """Read a model written by ``save``; a file that is not one raises ValueError.
+
+    Returns the Model, or ``(Model, dict of the extra arrays)`` with ``extras=True``.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file not found: {path}")
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # every .npz is a zip archive
+            raise ValueError(f"{path} is not a model file (not a .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {name: f[name] for name in f.files}
-    except (OSError, EOFError, KeyError, ValueError, AttributeError) as err:
+    except (OSError, EOFError, KeyError, ValueError, AttributeError, zipfile.BadZipFile) as err:
         # not a zip of arrays (np.load then tries a pickle and refuses), or a damaged one
         raise ValueError(f"{path} is not a readable model file: {err}") from err
     if "format" not in arrays or arrays["format"].dtype.kind != "U" or \
@@ -329,12 +485,14 @@ def load(path):
     if missing:
         raise ValueError(f"{path} lacks the arrays {missing}")
     try:
-        return check_model(Model(*(arrays[name] for name in Model._fields)))
+        model = check_model(Model(*(arrays.pop(name) for name in Model._fields)))
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
+    arrays.pop("format")
+    return (model, arrays) if extras else model
 
 
-_FORMAT = "em-recommender-1"
+_FORMAT = "em-recommender-2"
 
 
 # ---------------------------------------------------------------------------------------
@@ -345,12 +503,18 @@ def check_model(model):
     if not isinstance(model, Model):
         raise ValueError(f"model must be a recommender.Model, got {type(model).__name__}")
     n, d = np.shape(model.user_bias)[0], np.shape(model.item_bias)[0]
-    shapes = {"mean": (), "user_bias": (n,), "item_bias": (d,), "rating_range": (2,)}
+    r = np.shape(model.user_factors)[-1]
+    K = np.shape(model.group_p)[0]
+    s = np.shape(model.last_var)[0] if np.ndim(model.last_var) == 1 else -1
+    shapes = {"mean": (), "user_bias": (n,), "item_bias": (d,), "rating_range": (2,),
+              "cold_var": (), "mean_prior": (), "group_mu": (K, d), "last_support": (d, s)}
     for name, shape in shapes.items():
         if np.shape(getattr(model, name)) != shape:
             raise ValueError(f"model.{name} must have shape {shape}, got "
                              f"{np.shape(getattr(model, name))}")
-    r = np.shape(model.user_factors)[-1]
+    if np.ndim(model.last_var) != 1 or len(model.last_var) > r:
+        raise ValueError(f"model.last_var must have shape (s,) with s <= {r}, got "
+                         f"{np.shape(model.last_var)}")
     for name, size in (("user_factors", n), ("item_factors", d)):
         if np.shape(getattr(model, name)) != (size, r):
             raise ValueError(f"model.{name} must have shape ({size}, {r}), got "

@@ -157,11 +157,17 @@ def test_fit_leaves_its_input_alone_and_takes_dense_or_sparse():
     np.testing.assert_array_equal(X, random_ratings(30, 8, seed=5))
 
 
-def test_progress_callback_names_each_stage():
-    stages = []
-    recommender.fit(random_ratings(20, 6, seed=1), rounds=2, n_seeds=1,
-                    callback=lambda *stage: stages.append(stage))
-    assert stages == [(1, 4, "items"), (2, 4, "users"), (3, 4, "items"), (4, 4, "users")]
+def test_progress_callback_reports_every_iteration_of_every_run():
+    seen = []
+    recommender.fit(random_ratings(20, 6, seed=1), rounds=2, n_seeds=2, callback=seen.append)
+    runs = sorted({(p.stage, p.side, p.run) for p in seen})
+    assert runs == [(0, "users", 1)] + [(stage, side, run) for stage, side in
+                                        [(1, "items"), (2, "users"), (3, "items"), (4, "users")]
+                                        for run in (1, 2)]
+    assert all(p.n_stages == 4 and p.iteration >= 1 and np.isfinite(p.log_likelihood)
+               for p in seen)
+    first = [p.iteration for p in seen if (p.stage, p.run) == (1, 1)]
+    assert first == list(range(1, len(first) + 1))
 
 
 def test_top_n_leaves_out_rated_items_best_first():
@@ -189,17 +195,22 @@ def test_load_refuses_files_that_are_not_models(tmp_path):
         recommender.load(tmp_path / "none.npz")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match="junk.npz is not a readable model file"):
+    with pytest.raises(ValueError, match="junk.npz is not a model file"):
         recommender.load(junk)
+    damaged = tmp_path / "damaged.npz"
+    recommender.save(MODEL, damaged)
+    damaged.write_bytes(damaged.read_bytes()[:200])  # a truncated archive
+    with pytest.raises(ValueError, match="damaged.npz is not a readable model file"):
+        recommender.load(damaged)
     other = tmp_path / "other.npz"
     np.savez(other, a=np.ones(3))
     with pytest.raises(ValueError, match="other.npz is not a model saved by recommender.save"):
         recommender.load(other)
     model = recommender.fit(random_ratings(20, 6, seed=3), **FAST)
     broken = tmp_path / "broken.npz"
-    np.savez(broken, format=np.array("em-recommender-1"),
+    np.savez(broken, format=np.array("em-recommender-2"),
              **model._replace(item_bias=model.item_bias[:2])._asdict())
-    with pytest.raises(ValueError, match=r"broken.npz: model.item_factors must have shape"):
+    with pytest.raises(ValueError, match=r"broken.npz: model.group_mu must have shape"):
         recommender.load(broken)
 
 
@@ -234,3 +245,69 @@ def test_index_of_finds_known_ids_and_marks_the_others():
     np.testing.assert_array_equal(data.index_of(np.array(["a", "c"]), ["c", "b"]), [1, -1])
     np.testing.assert_array_equal(data.index_of(np.array([1, 2]), np.array(["2", "x"])), [1, -1])
     np.testing.assert_array_equal(data.index_of(np.array([], dtype=int), [1]), [-1])
+
+
+# ---------------------------------------------------------------------------------------
+# Uncertainty and taste groups
+
+def test_predictive_std_is_the_variance_of_the_last_stages_mixture():
+    X = random_ratings(25, 7, seed=6)
+    model = recommender.fit(X, rounds=1, n_seeds=2, n_components=3)
+    s = len(model.last_var)
+    assert s == 2 * 3
+    W, M, var = model.user_factors[:, -s:], model.item_factors[:, -s:], model.last_var
+    support, lam = model.last_support, float(model.mean_prior)
+    # a component's support of an item: its users' posteriors (n_seeds times the weights)
+    np.testing.assert_allclose(support, 2 * (X != 0).T.astype(float) @ W, rtol=1e-10, atol=1e-12)
+    rows, cols = np.indices((25, 7)).reshape(2, -1)
+    _, std = recommender.predict(model, rows, cols, return_std=True)
+    expected = []
+    for u, l in zip(rows, cols):  # straight from the definition, one pair at a time
+        if W[u].sum() == 0:
+            expected.append(model.cold_var)
+            continue
+        mean = sum(W[u, c] * M[l, c] for c in range(s))
+        noise = [var[c] * (1 + 1 / max(support[l, c] + lam, 1)) for c in range(s)]
+        expected.append(sum(W[u, c] * (noise[c] + M[l, c] ** 2) for c in range(s)) - mean ** 2)
+    np.testing.assert_allclose(std ** 2, expected, rtol=1e-10, atol=1e-12)
+    assert std[0] == pytest.approx(np.sqrt(model.cold_var))  # user 0 rated nothing
+
+
+def test_predictive_std_is_roughly_calibrated_on_held_out_planted_ratings():
+    X_train, hidden = planted_split(3)
+    model = recommender.fit(X_train)
+    pred, std = recommender.predict(model, hidden.rows, hidden.cols, return_std=True)
+    within = np.mean(np.abs(hidden.values - pred) <= std)
+    assert 0.55 < within < 0.85, within  # a Gaussian has 68% within one sd
+
+
+def test_cautious_top_n_ranks_by_the_lower_bound():
+    X = random_ratings(20, 10, seed=2)
+    model = recommender.fit(X, **FAST)
+    items, scores = recommender.top_n(model, X, user=3, n=10, cautious=True)
+    pred, std = recommender.predict(model, np.full(len(items), 3), items, return_std=True)
+    np.testing.assert_array_equal(scores, pred)
+    assert np.all(np.diff(pred - std) <= 1e-12)
+
+
+def test_groups_name_the_items_rated_most_above_and_below_the_baseline():
+    model = recommender.fit(random_ratings(30, 9, seed=3), **FAST)
+    found = recommender.groups(model, n=3)
+    assert [g.weight for g in found] == sorted(model.group_p, reverse=True)
+    for g in found:
+        j = int(np.flatnonzero(model.group_p == g.weight)[0])
+        np.testing.assert_array_equal(g.above_by, np.sort(model.group_mu[j])[::-1][:3])
+        np.testing.assert_array_equal(g.below_by, np.sort(model.group_mu[j])[:3])
+        np.testing.assert_array_equal(model.group_mu[j, g.above], g.above_by)
+
+
+def test_extras_are_saved_beside_the_model(tmp_path):
+    path = tmp_path / "m.npz"
+    recommender.save(MODEL, path, user_ids=np.arange(20) * 7, item_ids=np.array(list("abcdef")))
+    model, extras = recommender.load(path, extras=True)
+    np.testing.assert_array_equal(extras["user_ids"], np.arange(20) * 7)
+    assert list(extras["item_ids"]) == list("abcdef")
+    with pytest.raises(ValueError, match="extras must not be named"):
+        recommender.save(MODEL, path, mean=np.ones(1))
+    with pytest.raises(ValueError, match="must be an array of numbers or strings"):
+        recommender.save(MODEL, path, ids=np.array([object()]))
