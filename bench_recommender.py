@@ -90,7 +90,8 @@ def evaluate(train_path, test_path, seeds):
         results["fit_s"][name] = time.perf_counter() - start
         pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
         results["rmse"][name] = common.rmse(pred, test)
-        results["within_one_std"][name] = float(np.mean(np.abs(test - pred) <= std))
+        results["within_one_std"][name] = [float(np.mean(np.abs(test - pred) <= k * std))
+                                           for k in (1, 2)]
     results.update(surprise_results(train_path, test_path))
     return results
 
@@ -175,9 +176,9 @@ def _print_results(r):
         print(f"  {name:<48} {rmse[name]:.4f}  {seconds:>8}{floor}")
     if "surprise" in r:
         print(f"  scikit-surprise: {r['surprise']}")
-    for name, fraction in r["within_one_std"].items():
-        print(f"  {name}: {fraction:.1%} of the test ratings within one predicted standard "
-              "deviation (a Gaussian: 68.3%)")
+    for name, (one, two) in r["within_one_std"].items():
+        print(f"  {name}: {one:.1%} of the test ratings within one predicted standard "
+              f"deviation, {two:.1%} within two (a Gaussian: 68.3%, 95.4%)")
 
 
 if __name__ == "__main__":

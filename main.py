@@ -265,6 +265,8 @@ def _command_parser():
     groups.add_argument("model")
     groups.add_argument("--items", help="movies.csv or u.item, for titles")
     groups.add_argument("-n", type=int, default=5)
+    groups.add_argument("--min-ratings", type=int, default=20,
+                        help="name only items with at least this many ratings (default 20)")
     groups.set_defaults(run=groups_command)
 
     for command in commands.choices.values():
@@ -305,10 +307,11 @@ def fit_command(args):
                                           "ratings lack, scored by the baseline)" if cold else ""))
     for name, rmse in sorted(scores.items(), key=lambda item: item[1]):
         print(f"  {name:<40} {rmse:.4f}")
-    _, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
-    pred = recommender.predict(model, rows, cols, unknown=True)
-    print(f"{np.mean(np.abs(values - pred) <= std):.1%} of the held-out ratings lie within one "
-          f"predicted standard deviation (a Gaussian: 68.3%); mean std {std.mean():.3f}")
+    pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
+    error = np.abs(values - pred)
+    print(f"Uncertainty: {np.mean(error <= std):.1%} of the held-out ratings lie within one "
+          f"predicted standard deviation, {np.mean(error <= 2 * std):.1%} within two (a "
+          f"Gaussian: 68.3%, 95.4%); mean std {std.mean():.3f}")
     if args.plot:
         plot_fit(args.plot, traces, scores)
         print(f"Drew {args.plot}")
@@ -443,14 +446,17 @@ def predict_command(args):
 
 def groups_command(args):
     """groups: each taste group, its weight, and the items it rates above and below."""
-    model, _, item_ids, _ = _open_model(args.model)
+    model, _, item_ids, X = _open_model(args.model)
     titles = _titles(args.items, item_ids)
+    known = np.bincount(X.indices, minlength=X.shape[1]) >= args.min_ratings
 
     def name(item):
         return titles[item] or f"item {item_ids[item]}" if titles is not None else f"item {item_ids[item]}"
-    found = recommender.groups(model, args.n)
+    found = recommender.groups(model, args.n, candidates=known if known.sum() >= 2 * args.n
+                               else None)
     print(f"{len(found)} taste groups of users (stars above or below what the baseline, "
-          "the mean plus user and item biases, predicts):")
+          f"the mean plus user and item biases, predicts; items with at least "
+          f"{args.min_ratings} ratings):")
     for number, group in enumerate(found, 1):
         print(f"\nGroup {number}: {group.weight:.0%} of users")
         print("  rates higher: " + "; ".join(f"{name(i)} ({d:+.2f})"

@@ -409,7 +409,7 @@ def top_n(model, X, user, n=10, *, cautious=False):
     return items[best], scores[best]
 
 
-def groups(model, n=5):
+def groups(model, n=5, *, candidates=None):
     """The taste groups of the model, largest first: what a factorisation cannot show.
 
     Parameters
@@ -417,6 +417,9 @@ def groups(model, n=5):
     model : Model
     n : int, default 5
         How many items to name on each side.
+    candidates : array_like of bool, shape (d,), or None
+        The items that may be named (e.g. those with enough ratings to be known); all by
+        default.
 
     Returns
     -------
@@ -426,9 +429,14 @@ def groups(model, n=5):
     model = check_model(model)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    d = len(model.item_bias)
+    allowed = np.ones(d, bool) if candidates is None else np.asarray(candidates, dtype=bool)
+    if allowed.shape != (d,):
+        raise ValueError(f"candidates must have shape ({d},), got {allowed.shape}")
+    pool = np.flatnonzero(allowed)
     out = []
     for j in np.argsort(-model.group_p, kind="stable"):
-        order = np.argsort(-model.group_mu[j], kind="stable")
+        order = pool[np.argsort(-model.group_mu[j, pool], kind="stable")]
         above, below = order[:n], order[::-1][:n]
         out.append(Group(float(model.group_p[j]), above, model.group_mu[j, above],
                          below, model.group_mu[j, below]))

@@ -311,3 +311,13 @@ def test_extras_are_saved_beside_the_model(tmp_path):
         recommender.save(MODEL, path, mean=np.ones(1))
     with pytest.raises(ValueError, match="must be an array of numbers or strings"):
         recommender.save(MODEL, path, ids=np.array([object()]))
+
+
+def test_groups_name_only_candidate_items():
+    model = recommender.fit(random_ratings(30, 9, seed=3), **FAST)
+    allowed = np.zeros(9, bool)
+    allowed[[1, 4, 6]] = True
+    for g in recommender.groups(model, n=2, candidates=allowed):
+        assert set(g.above) <= {1, 4, 6} and set(g.below) <= {1, 4, 6}
+    with pytest.raises(ValueError, match=r"candidates must have shape \(9,\)"):
+        recommender.groups(model, candidates=np.ones(3, bool))
