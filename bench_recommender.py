@@ -72,7 +72,7 @@ def _parse_args(argv):
 def evaluate(train_path, test_path, seeds):
     """Held-out RMSE and fit time of the recommender and every baseline."""
     X, user_ids, item_ids = data.load_ratings(train_path)
-    test, rows, cols = load_test(test_path, user_ids, item_ids)
+    rows, cols, test = data.load_test_ratings(test_path, user_ids, item_ids)
     results = {"train": train_path, "ratings": int(X.nnz), "test_ratings": len(test),
                "cold_pairs": int(np.sum((rows < 0) | (cols < 0))), "rmse": {}, "fit_s": {}}
     mean = recommender.global_mean(X)
@@ -113,14 +113,6 @@ def course_model(X, rows, cols, test, Ks=(1, 2, 4, 8, 12, 16), seeds=(0, 1, 2)):
     pred = np.full(len(test), recommender.global_mean(X))
     pred[known] = em.predict(X, mixture, rows[known], cols[known])
     return K, common.rmse(pred, test), validation
-
-
-def load_test(test_path, user_ids, item_ids):
-    """Test ratings and their rows and columns in the training matrix (-1 if unknown)."""
-    T, test_users, test_items = data.load_ratings(test_path)
-    t_rows, t_cols = T.nonzero()
-    return (T.data, data.index_of(user_ids, test_users[t_rows]),
-            data.index_of(item_ids, test_items[t_cols]))
 
 
 def surprise_results(train_path, test_path):

@@ -444,6 +444,28 @@ def load_pairs(path):
     return _typed_ids(users), _typed_ids(items)
 
 
+def load_test_ratings(path, user_ids, item_ids):
+    """Read a test ratings file against a training file's ids.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ratings file, in any format ``load_ratings`` reads.
+    user_ids, item_ids : ndarray
+        The training file's ids, as ``load_ratings`` returned them.
+
+    Returns
+    -------
+    Hidden
+        ``rows``, ``cols`` (the training matrix's, -1 for an id it lacks) and ``values``,
+        each of shape (m,).
+    """
+    T, test_users, test_items = load_ratings(path)
+    rows, cols = T.nonzero()
+    return Hidden(index_of(user_ids, test_users[rows]), index_of(item_ids, test_items[cols]),
+                  T.data)
+
+
 def _typed_ids(ids):
     """Ids as an array: int64 when they are all integers, else strings."""
     if all(_INTEGER.fullmatch(i) for i in ids):

@@ -280,10 +280,8 @@ def fit_command(args):
                                               progress=_load_progress(args.ratings, args.quiet))
     if args.test:
         X_train = X
-        T, test_users, test_items = data.load_ratings(args.test)
-        rows, cols = T.nonzero()
-        rows, cols = data.index_of(user_ids, test_users[rows]), data.index_of(item_ids, test_items[cols])
-        values, source = T.data, args.test
+        rows, cols, values = data.load_test_ratings(args.test, user_ids, item_ids)
+        source = args.test
     else:
         if not 0 <= args.holdout < 1:
             raise ValueError(f"--holdout must be in [0, 1), got {args.holdout}")

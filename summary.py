@@ -10,8 +10,11 @@ Every EM iteration is two matrix products with ``[X | mask]``, the ratings besid
     mixture = em.mstep(ratings, post, mixture)
 
 Dense X becomes one (n, 2 d) ndarray, whose products BLAS runs on every core. Sparse X stays
-in CSR form, beside a mask that shares its index arrays, split into row blocks of about
-equal size whose products run in threads, one per core (scipy releases the GIL in them).
+in CSR form (with int32 indices, converted once if it came with int64 ones), beside a mask
+that shares its index arrays, split into row blocks of about equal size whose products run
+in threads, one per core (scipy releases the GIL in them). Either way the ratings are held
+centred on their mean, which leaves every squared distance unchanged and keeps ratings that
+share a large offset exact.
 """
 import os
 import threading

@@ -241,3 +241,12 @@ def test_sparse_holdout_when_the_last_users_rate_nothing_and_x_is_wider_than_tal
     dense_train, dense_hidden = data.holdout(X, 0.2, seed=1)
     np.testing.assert_array_equal(X_train.toarray(), dense_train)
     np.testing.assert_array_equal(hidden.values, dense_hidden.values)
+
+
+def test_test_ratings_are_matched_to_the_training_ids(tmp_path):
+    path = tmp_path / "test.csv"
+    path.write_text("7,10,4\n9,99,2\n8,20,5\n")
+    rows, cols, values = data.load_test_ratings(path, np.array([7, 8]), np.array([10, 20]))
+    np.testing.assert_array_equal(rows, [0, 1, -1])
+    np.testing.assert_array_equal(cols, [0, 1, -1])
+    np.testing.assert_array_equal(values, [4, 5, 2])
