@@ -81,7 +81,10 @@ def main(argv=None):
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Subcommands for ratings files: " + ", ".join(COMMANDS) +
+               " (python main.py fit --help, ...).")
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"),
                         help="folder holding the course's files (default: data/)")
     parser.add_argument("--k", type=int, nargs="+",
