@@ -144,6 +144,8 @@ def _load_fast(path, layout, progress):
     ratings = np.empty(capacity)
     filled = 0
     for block in _blocks(path, layout, progress, total):
+        if not block.strip():  # e.g. nothing after the header
+            continue
         parsed = _parse_block(block, layout)
         m = len(parsed)
         users[filled:filled + m] = parsed["user"]
