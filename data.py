@@ -178,7 +178,7 @@ def _count_lines(path):
 
 def _blocks(path, layout, progress, total):
     """The file's text in blocks of whole lines, byte-order mark and header dropped."""
-    done, rest, first = 0, b"", True
+    done, rest, header_pending = 0, b"", layout.header
     with open(path, "rb") as f:
         f.read(layout.bom)
         while chunk := f.read(BLOCK_BYTES):
@@ -186,25 +186,24 @@ def _blocks(path, layout, progress, total):
             chunk = rest + chunk
             end = chunk.rfind(b"\n") + 1  # 0 when a line is longer than a block: read on
             block, rest = chunk[:end], chunk[end:]
-            if block:
-                if first and layout.header:
-                    block = _drop_header(block)
-                first = False
-                yield block
+            if header_pending:
+                block, header_pending = _drop_header(block)
+            yield block
             if progress is not None:
                 progress(done, total)
     if rest.strip():  # a last line without its newline
-        yield _drop_header(rest + b"\n") if first and layout.header else rest + b"\n"
+        yield _drop_header(rest + b"\n")[0] if header_pending else rest + b"\n"
 
 
 def _drop_header(block):
-    """The block after its first non-blank line."""
+    """The block after its first non-blank line, and whether the block still had to drop it
+    (False once it is dropped; True, with nothing left, if the block is all blank)."""
     start = 0
-    while True:
-        end = block.find(b"\n", start)
+    while (end := block.find(b"\n", start)) >= 0:
         if block[start:end].strip():
-            return block[end + 1:]
+            return block[end + 1:], False
         start = end + 1
+    return b"", True
 
 
 def _parse_block(block, layout):

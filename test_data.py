@@ -250,3 +250,11 @@ def test_test_ratings_are_matched_to_the_training_ids(tmp_path):
     np.testing.assert_array_equal(rows, [0, 1, -1])
     np.testing.assert_array_equal(cols, [0, 1, -1])
     np.testing.assert_array_equal(values, [4, 5, 2])
+
+
+def test_a_header_after_a_block_of_blank_lines_is_still_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "BLOCK_BYTES", 64)  # the blank lines fill whole blocks
+    path = tmp_path / "r.csv"
+    path.write_text("\n" * 300 + "userId,movieId,rating\n1,10,4\n2,10,3\n")
+    X, users, items = data.load_ratings(path)
+    np.testing.assert_array_equal(X.toarray(), [[4], [3]])
