@@ -81,6 +81,8 @@ def rmse(X, Y):
     X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
     if X.shape != Y.shape:
         raise ValueError(f"X and Y must have the same shape, got {X.shape} and {Y.shape}")
+    if X.size == 0:
+        raise ValueError("X and Y are empty: there is no difference to measure")
     return float(np.sqrt(np.mean((X - Y) ** 2)))
 
 

@@ -48,7 +48,7 @@ def main(argv=None):
     if args.ratings:
         try:
             ratings_experiment(args.ratings, args.k or [1, 2, 4, 8, 12, 16],
-                               args.seeds or [0, 1, 2], args.holdout)
+                               args.seeds or [0, 1, 2], args.holdout, args.quiet)
         except (OSError, ValueError) as err:  # a bad file or option: say so, no traceback
             print(f"main.py: {err}", file=sys.stderr)
             return 2
@@ -96,6 +96,8 @@ def _parse_args(argv):
                              "MovieLens formats too) instead of the course's experiment")
     parser.add_argument("--holdout", type=float, default=0.1,
                         help="with --ratings: fraction of the ratings held out (default 0.1)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="with --ratings: no progress on stderr")
     return parser.parse_args(argv)
 
 
@@ -141,6 +143,9 @@ def ratings_experiment(path, Ks, seeds, fraction, quiet=False):
     """Fit a ratings file at each K on a training split; compare held-out RMSEs."""
     X, user_ids, item_ids = data.load_ratings(path, progress=_load_progress(path, quiet))
     X_train, hidden = data.holdout(X, fraction, seed=0)
+    if len(hidden.values) == 0:
+        raise ValueError(f"no rating of {path} is held out (--holdout {fraction}, and every "
+                         "user keeps one): there is nothing to measure the RMSE on")
     print(f"== {path}: {len(user_ids)} users x {len(item_ids)} items, {X.nnz} ratings; "
           f"{len(hidden.values)} held out ({fraction:.0%}), seeds {seeds}")
     global_mean = recommender.global_mean(X_train)
@@ -301,6 +306,7 @@ def fit_command(args):
     recommender.save(model, args.out, **extras)
     print(f"Saved the model to {args.out}")
     if len(values) == 0:
+        print("Nothing held out: no held-out RMSE (give --holdout above 0, or --test)")
         return 0
     scores = held_out_scores(X_train, model, rows, cols, values)
     cold = int(np.sum((rows < 0) | (cols < 0)))

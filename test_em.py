@@ -290,6 +290,8 @@ def test_rmse():
     assert common.rmse([[1.0, 2.0]], [[1.0, 4.0]]) == pytest.approx(np.sqrt(2))
     with pytest.raises(ValueError, match="same shape"):
         common.rmse(np.ones(2), np.ones(3))
+    with pytest.raises(ValueError, match="X and Y are empty"):  # not a silent NaN
+        common.rmse([], [])
 
 
 def frozen(*arrays):

@@ -198,3 +198,12 @@ def test_sweep_says_plainly_when_the_courses_model_loses(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "The course's model loses here to a baseline above" in out
     assert "main.py fit FILE --out model.npz" in out
+
+
+@pytest.mark.parametrize("argv", [["--ratings", "{path}", "--holdout", "0"],
+                                  ["sweep", "{path}", "--holdout", "0"]])
+def test_a_sweep_with_nothing_held_out_says_so(tmp_path, capsys, argv):
+    path = tmp_path / "r.csv"
+    path.write_text("1,1,3\n1,2,4\n2,1,5\n")
+    assert main.main([a.format(path=path) for a in argv] + ["-q"]) == 2
+    assert "is held out" in capsys.readouterr().err
