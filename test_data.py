@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-import common
 import data
 from test_em import X_OK, random_ratings
 

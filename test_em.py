@@ -6,13 +6,11 @@ formulas and used as an oracle, and invariants (posteriors sum to 1, the log-lik
 never decreases, inputs are left alone, bad input is refused with a message that names it).
 """
 import os
-import re
 import tracemalloc
 
 import numpy as np
 import pytest
 from scipy import sparse
-from scipy.stats import norm
 
 import common
 import course
@@ -714,7 +712,7 @@ print('child exit', status)
 
 
 def test_available_memory_reads_a_process_limit():
-    resource = pytest.importorskip("resource")
+    pytest.importorskip("resource")
     import subprocess
     import sys
     code = ("import resource, summary\nresource.setrlimit(resource.RLIMIT_AS, "

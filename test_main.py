@@ -1,8 +1,12 @@
 """Tests of main.py, the command line: it prints what the library computes."""
 import re
 
+import numpy as np
+import pytest
+
 import data
 import main
+import recommender
 from test_em import DATA, course_file
 
 
@@ -48,12 +52,6 @@ def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------
 # Subcommands: fit, recommend, predict, groups
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import recommender  # noqa: E402
-
 
 def write_ratings(path, X, user=lambda r: r + 1, item=lambda c: 10 * (c + 1)):
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))

@@ -10,7 +10,6 @@ import em
 import recommender
 import reference
 import summary
-from common import GaussianMixture
 from test_em import assert_mixture_close, random_mixture, random_ratings
 
 FAST = {"n_seeds": 2, "rounds": 1}  # enough to exercise every stage, quickly
