@@ -96,7 +96,7 @@ def _sniff(path):
     if b"\x00" in head:
         raise ValueError(f"{path} is not a text file (it holds NUL bytes)")
     bom = len(_BOM) if head.startswith(_BOM) else 0
-    lines = [line for line in head[bom:].split(b"\n") if line.strip()]
+    lines = [line for line in head[bom:].splitlines() if line.strip()]
     if not lines:
         raise ValueError(f"{path} holds no ratings")
     first = lines[0]
@@ -113,10 +113,22 @@ def _sniff(path):
     return _Layout(separator, header, bom, n_fields)
 
 
+def _numbered_lines(f):
+    """``(number, line)`` of a binary file, lines ended by "\\n", "\\r\\n" or "\\r" alone."""
+    number = 0
+    for raw in f:
+        for line in raw.rstrip(b"\r\n").split(b"\r"):
+            number += 1
+            yield number, line
+
+
 def _split(line, separator):
     """The fields of one line, stripped, empty trailing ones dropped."""
     if separator == ",":
-        fields = next(csv.reader([line]), [])
+        try:
+            fields = next(csv.reader([line.rstrip("\r\n")]), [])
+        except csv.Error:  # an unbalanced quote: split as it stands
+            fields = line.split(",")
     elif separator == " ":
         fields = line.split()
     else:
@@ -148,6 +160,8 @@ def _load_fast(path, layout, progress):
             continue
         parsed = _parse_block(block, layout)
         m = len(parsed)
+        if filled + m > capacity:  # more rows than newlines: lines ended by "\r" alone
+            raise _NotFast
         users[filled:filled + m] = parsed["user"]
         items[filled:filled + m] = parsed["item"]
         ratings[filled:filled + m] = parsed["rating"]
@@ -255,7 +269,7 @@ def _load_slow(path, layout, progress):
     header = _first_line(path, layout) if layout.header else 0
     with open(path, "rb") as f:
         f.read(layout.bom)
-        for number, raw in enumerate(f, 1):
+        for number, raw in _numbered_lines(f):
             done += len(raw)
             if progress is not None and number % 1_000_000 == 0:
                 progress(done, total)
@@ -287,7 +301,7 @@ def _first_line(path, layout):
     """The number of the file's first non-blank line (where a header would be)."""
     with open(path, "rb") as f:
         f.read(layout.bom)
-        for number, raw in enumerate(f, 1):
+        for number, raw in _numbered_lines(f):
             if raw.strip():
                 return number
     return 0
@@ -428,7 +442,7 @@ def load_pairs(path):
     users, items = [], []
     with open(path, "rb") as f:
         f.read(layout.bom)
-        for number, raw in enumerate(f, 1):
+        for number, raw in _numbered_lines(f):
             try:
                 fields = _split(raw.decode("utf-8"), layout.separator)
             except UnicodeDecodeError:

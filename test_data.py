@@ -257,3 +257,13 @@ def test_a_header_after_a_block_of_blank_lines_is_still_skipped(tmp_path, monkey
     path.write_text("\n" * 300 + "userId,movieId,rating\n1,10,4\n2,10,3\n")
     X, users, items = data.load_ratings(path)
     np.testing.assert_array_equal(X.toarray(), [[4], [3]])
+
+
+def test_lines_ended_by_carriage_returns_alone_are_read(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"userId,movieId,rating\r1,10,4\r2,10,3\r2,20,5\r")
+    X, users, items = data.load_ratings(path)
+    np.testing.assert_array_equal(X.toarray(), [[4, 0], [3, 5]])
+    path.write_bytes(b"1,10,4\r\n2,10,3\r\n2,20,x\r\n")  # Windows endings: lines counted right
+    with pytest.raises(ValueError, match="mac.csv, line 3: rating 'x'"):
+        data.load_ratings(path)
