@@ -153,9 +153,22 @@ def is_real(x):
 
 def check_seed(seed):
     """Return seed as an int if it is an integer >= 0 (not a bool), or raise ValueError."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
+    return check_integer("seed", seed, 0)
+
+
+def check_integer(name, value, low):
+    """Return value as an int if it is an integer >= low (not a bool), or raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_number(name, value, *, positive):
+    """Return value as a float if it is finite and > 0 (positive) or >= 0, or raise."""
+    if not (is_real(value) and np.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, "
+                         f"got {value!r}")
+    return float(value)
 
 
 def check_n_components(K, n):

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 import summary
-from common import GaussianMixture, check_mixture, check_post, init, is_real
+from common import GaussianMixture, check_mixture, check_number, check_post, init
 
 
 def estep(X, mixture):
@@ -121,8 +121,8 @@ def mstep(X, post, mixture, min_variance=.25, *, mean_prior=0.0):
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
     post = check_post(post, ratings.n, mixture.mu.shape[0])
-    min_variance = _check_positive("min_variance", min_variance)
-    mean_prior = _check_mean_prior(mean_prior)
+    min_variance = check_number("min_variance", min_variance, positive=True)
+    mean_prior = check_number("mean_prior", mean_prior, positive=False)
     return _mstep(ratings, np.ascontiguousarray(post.T), mixture, min_variance, mean_prior)
 
 
@@ -202,9 +202,10 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
     check_post(post, ratings.n, mixture.mu.shape[0])
-    tol = _check_tol(tol)
-    min_variance = _check_positive("min_variance", min_variance)
-    mean_prior = _check_mean_prior(mean_prior)
+    # a negative or NaN tol would never let the stopping rule hold
+    tol = check_number("tol", tol, positive=False)
+    min_variance = check_number("min_variance", min_variance, positive=True)
+    mean_prior = check_number("mean_prior", mean_prior, positive=False)
     if max_iter is not None and not (isinstance(max_iter, (int, np.integer))
                                      and not isinstance(max_iter, bool) and max_iter >= 1):
         raise ValueError(f"max_iter must be at least 1 or None, got {max_iter!r}")
@@ -412,27 +413,3 @@ def _check_fits_in_memory(ratings):
             f"({needed / 2 ** 30:.1f} GiB with its temporaries) but only "
             f"{available / 2 ** 30:.1f} GiB is available; use predict(X, mixture, rows, cols) "
             "for the entries you need")
-
-
-def _check_positive(name, value):
-    """Return value as a float if it is a finite number > 0, or raise ValueError."""
-    if not (is_real(value) and np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _check_mean_prior(mean_prior):
-    """Return mean_prior as a float if it is a finite number >= 0, or raise ValueError."""
-    if not (is_real(mean_prior) and np.isfinite(mean_prior) and mean_prior >= 0):
-        raise ValueError(f"mean_prior must be a finite number >= 0, got {mean_prior!r}")
-    return float(mean_prior)
-
-
-def _check_tol(tol):
-    """Return tol as a float if it is a finite number >= 0, or raise ValueError.
-
-    A negative or NaN tol would never let the stopping rule hold.
-    """
-    if not (is_real(tol) and np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    return float(tol)

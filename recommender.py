@@ -39,7 +39,7 @@ from scipy import sparse
 
 import em
 import summary
-from common import GaussianMixture, check_seed, is_real
+from common import GaussianMixture, check_integer, check_number, check_seed
 
 # Chosen by `python bench_recommender.py --tune` (see the README); the same for every dataset.
 DEFAULTS = {
@@ -398,12 +398,14 @@ def top_n(model, X, user, n=10, *, cautious=False):
                          f"({ratings.n}, {ratings.d})")
     if isinstance(user, bool) or not isinstance(user, (int, np.integer)) or not 0 <= user < n_users:
         raise ValueError(f"user must be an integer in 0..{n_users - 1}, got {user!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = check_integer("n", n, 1)
     items = np.arange(d)
-    scores, std = predict(model, np.full(d, user), items, return_std=True)
+    if cautious:
+        scores, std = predict(model, np.full(d, user), items, return_std=True)
+        key = scores - std
+    else:
+        scores = key = predict(model, np.full(d, user), items)
     rated, _ = ratings.observed(np.full(d, user), items)
-    key = scores - std if cautious else scores
     items, scores, key = items[~rated], scores[~rated], key[~rated]
     best = np.argsort(-key, kind="stable")[:n]  # ties: the lower index first
     return items[best], scores[best]
@@ -427,8 +429,7 @@ def groups(model, n=5, *, candidates=None):
         One per mixture component of ``group_mu``, by decreasing weight.
     """
     model = check_model(model)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = check_integer("n", n, 1)
     d = len(model.item_bias)
     allowed = np.ones(d, bool) if candidates is None else np.asarray(candidates, dtype=bool)
     if allowed.shape != (d,):
@@ -556,14 +557,8 @@ def _check_options(options):
                          f"{sorted(DEFAULTS)}")
     options = {**DEFAULTS, **options}
     for name in ("n_components", "rounds", "n_seeds", "max_iter", "bias_epochs"):
-        value = options[name]
-        low = 0 if name in ("rounds", "bias_epochs") else 1
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        options[name] = check_integer(name, options[name],
+                                      0 if name in ("rounds", "bias_epochs") else 1)
     for name in ("mean_prior", "min_variance", "tol", "user_reg", "item_reg"):
-        value = options[name]
-        positive = name == "min_variance"
-        if not (is_real(value) and np.isfinite(value) and (value > 0 if positive else value >= 0)):
-            raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, "
-                             f"got {value!r}")
+        options[name] = check_number(name, options[name], positive=name == "min_variance")
     return options
