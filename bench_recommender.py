@@ -75,13 +75,8 @@ def evaluate(train_path, test_path, seeds):
     rows, cols, test = data.load_test_ratings(test_path, user_ids, item_ids)
     results = {"train": train_path, "ratings": int(X.nnz), "test_ratings": len(test),
                "cold_pairs": int(np.sum((rows < 0) | (cols < 0))), "rmse": {}, "fit_s": {}}
-    mean = recommender.global_mean(X)
-    results["rmse"]["global mean"] = common.rmse(np.full(len(test), mean), test)
-    item_mean = np.append(recommender.item_means(X), mean)  # index -1: an unknown item
-    results["rmse"]["item mean"] = common.rmse(item_mean[cols], test)
     baseline = recommender.fit(X, rounds=0)
-    results["rmse"]["baseline (mean + biases)"] = common.rmse(
-        recommender.predict(baseline, rows, cols, unknown=True), test)
+    results["rmse"].update(recommender.baseline_rmse(X, baseline, data.Hidden(rows, cols, test)))
     K, course_rmse, validation = course_model(X, rows, cols, test)
     results["rmse"][f"the course's EM (K = {K}, chosen inside the training file)"] = course_rmse
     results["course_validation_rmse"] = validation
@@ -94,8 +89,7 @@ def evaluate(train_path, test_path, seeds):
         results["fit_s"][name] = time.perf_counter() - start
         pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
         results["rmse"][name] = common.rmse(pred, test)
-        results["within_one_std"][name] = [float(np.mean(np.abs(test - pred) <= k * std))
-                                           for k in (1, 2)]
+        results["within_one_std"][name] = recommender.within_std(test, pred, std)
     results.update(surprise_results(train_path, test_path))
     return results
 

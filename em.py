@@ -379,9 +379,20 @@ def logsumexp_columns(a):
 
 
 def _exp_clamped(a):
-    """``exp(max(a, LOG_FLOOR))``, in place on a (a buffer of the caller's)."""
+    """``exp(a)``, in place on a (a buffer of the caller's), 0 wherever a < LOG_FLOOR.
+
+    Floored at LOG_FLOOR, exponentiated, then lowered by exp(LOG_FLOOR): the floored entries
+    become exactly 0, every other changes by less than 1e-304. Exact zeros rather than
+    1e-304 matter downstream: products of many 1e-304 posteriors with small integer ratings
+    cancel into subnormal partial sums, which made the M-step's product twice as slow.
+    """
     np.maximum(a, LOG_FLOOR, out=a)
-    return np.exp(a, out=a)
+    np.exp(a, out=a)
+    a -= _EXP_FLOOR
+    return np.maximum(a, 0, out=a)
+
+
+_EXP_FLOOR = np.exp(LOG_FLOOR)
 
 
 # ---------------------------------------------------------------------------------------

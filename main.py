@@ -308,36 +308,22 @@ def fit_command(args):
     if len(values) == 0:
         print("Nothing held out: no held-out RMSE (give --holdout above 0, or --test)")
         return 0
-    scores = held_out_scores(X_train, model, rows, cols, values)
+    pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
+    scores = {"mixture recommender": common.rmse(pred, values),
+              **recommender.baseline_rmse(X_train, model, data.Hidden(rows, cols, values))}
     cold = int(np.sum((rows < 0) | (cols < 0)))
     print(f"Held-out RMSE on {source}" + (f" ({cold} with a user or item the training "
                                           "ratings lack, scored by the baseline)" if cold else ""))
     for name, rmse in sorted(scores.items(), key=lambda item: item[1]):
         print(f"  {name:<40} {rmse:.4f}")
-    pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True)
-    error = np.abs(values - pred)
-    print(f"Uncertainty: {np.mean(error <= std):.1%} of the held-out ratings lie within one "
-          f"predicted standard deviation, {np.mean(error <= 2 * std):.1%} within two (a "
-          f"Gaussian: 68.3%, 95.4%); mean std {std.mean():.3f}")
+    one, two = recommender.within_std(values, pred, std)
+    print(f"Uncertainty: {one:.1%} of the held-out ratings lie within one predicted standard "
+          f"deviation, {two:.1%} within two (a Gaussian: 68.3%, 95.4%); mean std "
+          f"{std.mean():.3f}")
     if args.plot:
         plot_fit(args.plot, traces, scores)
         print(f"Drew {args.plot}")
     return 0
-
-
-def held_out_scores(X_train, model, rows, cols, values):
-    """Held-out RMSE of the model and of the baselines on the same pairs (-1: unknown)."""
-    mean = recommender.global_mean(X_train)
-    item_mean = np.append(recommender.item_means(X_train), mean)  # index -1: unknown item
-    baseline = recommender.baseline_only(model)
-    return {
-        "mixture recommender": common.rmse(
-            recommender.predict(model, rows, cols, unknown=True), values),
-        "baseline (mean + user and item biases)": common.rmse(
-            recommender.predict(baseline, rows, cols, unknown=True), values),
-        "item mean": common.rmse(item_mean[cols], values),
-        "global mean": common.rmse(np.full(len(values), mean), values),
-    }
 
 
 def _savable(ids):

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+import common
 import em
 import summary
 from common import GaussianMixture, check_integer, check_number, check_seed
@@ -286,6 +287,40 @@ def baseline_only(model):
     return model._replace(user_factors=model.user_factors[:, :0],
                           item_factors=model.item_factors[:, :0], last_var=model.last_var[:0],
                           last_support=model.last_support[:, :0])
+
+
+def baseline_rmse(X_train, model, held_out):
+    """Held-out RMSE of the simple predictors, on the pairs a model is scored on.
+
+    Parameters
+    ----------
+    X_train : array_like or sparse array of shape (n, d)
+        The ratings the model was fitted to.
+    model : Model
+    held_out : data.Hidden
+        ``rows``, ``cols`` (-1 for a user or item X_train lacks) and ``values``, each (m,).
+
+    Returns
+    -------
+    dict
+        RMSE of the model's baseline alone, of the item means (the global mean for an item
+        X_train lacks) and of the global mean.
+    """
+    rows, cols, values = held_out
+    mean = global_mean(X_train)
+    item_mean = np.append(item_means(X_train), mean)  # index -1: an unknown item
+    return {
+        "baseline (mean + user and item biases)": common.rmse(
+            predict(baseline_only(model), rows, cols, unknown=True), values),
+        "item mean": common.rmse(item_mean[cols], values),
+        "global mean": common.rmse(np.full(len(values), mean), values),
+    }
+
+
+def within_std(values, pred, std, widths=(1, 2)):
+    """The fraction of ratings within each width of predicted standard deviations."""
+    error = np.abs(np.asarray(values) - pred)
+    return [float(np.mean(error <= k * std)) for k in widths]
 
 
 def global_mean(X):

@@ -13,8 +13,8 @@ Dense X becomes one (n, 2 d) ndarray, whose products BLAS runs on every core. Sp
 in CSR form (with int32 indices, converted once if it came with int64 ones), beside a mask
 that shares its index arrays, split into row blocks of about equal size whose products run
 in threads, one per core (scipy releases the GIL in them). Either way the ratings are held
-centred on their mean, which leaves every squared distance unchanged and keeps ratings that
-share a large offset exact.
+centred on the rating nearest their mean, which leaves every squared distance unchanged
+and keeps ratings that share a large offset exact.
 """
 import os
 import threading
@@ -41,10 +41,12 @@ class Summary:
     n, d : int
         Users and items.
     centre : float
-        The mean rating, subtracted from every rating inside the summary (``[X - centre |
-        mask]``, ``sq_norm``): squared distances are the same for centred ratings and
-        centred means, and are computed without the cancellation that ratings sharing a
-        large offset (1e8 + 1, 1e8 + 3, ...) would suffer in the expanded form.
+        The rating nearest the mean rating, subtracted from every rating inside the summary
+        (``[X - centre | mask]``, ``sq_norm``): squared distances are the same for centred
+        ratings and centred means, and are computed without the cancellation that ratings
+        sharing a large offset (1e8 + 1, 1e8 + 3, ...) would suffer in the expanded form.
+        A rating rather than the mean itself, so that ratings equal to it centre to exactly
+        0 however large they are (a mean is off by rounding).
     sq_norm : ndarray of shape (n,)
         ``||x_Cu - centre||^2``, the squared norm of each user's centred ratings.
     n_rated : ndarray of shape (n,)
@@ -61,7 +63,7 @@ class Summary:
         self.X = X
         self.stored_zeros = stored_zeros
         if sparse.issparse(X):
-            self.centre = float(X.data.mean()) if X.nnz else 0.0
+            self.centre = _rating_nearest_mean(X.data)
             centred = _same_pattern(X, X.data - self.centre)
             self.n_rated = np.diff(X.indptr).astype(float)
             self.sq_norm = _same_pattern(X, centred.data ** 2) @ np.ones(self.d)
@@ -69,14 +71,13 @@ class Summary:
             self._blocks = [(first, last, block, _same_pattern(block, np.ones_like(block.data)))
                             for first, last, block in _row_blocks(centred, n_blocks)]
         else:
-            mask = X != 0
-            n_ratings = np.count_nonzero(mask)
-            self.centre = float(X.sum() / n_ratings) if n_ratings else 0.0
             self._stacked = np.empty((self.n, 2 * self.d))
-            centred = self._stacked[:, :self.d]
+            centred, rated = self._stacked[:, :self.d], self._stacked[:, self.d:]
+            rated[...] = X != 0
+            # centred serves first as the scratch of the search for the centre
+            self.centre = _dense_rating_nearest_mean(X, rated, scratch=centred)
             np.subtract(X, self.centre, out=centred)
-            centred *= mask  # missing entries stay 0
-            self._stacked[:, self.d:] = mask
+            centred *= rated  # missing entries stay 0
             self.sq_norm = np.einsum("ul,ul->u", centred, centred)
             self.n_rated = self._stacked[:, self.d:] @ np.ones(self.d)  # exact: sums of ones
             self._blocks = None
@@ -163,6 +164,27 @@ def summarise(X, *, stored_zeros=False):
         raise ValueError("stored_zeros=True needs a sparse X: a dense X cannot tell a rated 0 "
                          "from a missing entry")
     return Summary(check_ratings(X, stored_zeros=stored_zeros), stored_zeros)
+
+
+def _rating_nearest_mean(values):
+    """The rating closest to the mean of the ratings (0.0 without any), from the stored ones."""
+    if values.size == 0:
+        return 0.0
+    return float(values[np.argmin(np.abs(values - values.mean()))])
+
+
+def _dense_rating_nearest_mean(X, rated, scratch):
+    """``_rating_nearest_mean`` of a dense X, given its float 0/1 ``rated`` mask, searched in
+    ``scratch``, a float buffer of X's shape, so that no (n, d) float temporary is made."""
+    n_ratings = rated.sum()  # exact: a sum of ones
+    if n_ratings == 0:
+        return 0.0
+    np.subtract(X, X.sum() / n_ratings, out=scratch)
+    np.abs(scratch, out=scratch)
+    np.copyto(scratch, np.inf, where=X == 0)
+    # row by row, then within the row: a flat argmin would copy the strided scratch
+    row = int(np.argmin(scratch.min(axis=1)))
+    return float(X[row, np.argmin(scratch[row])])
 
 
 def _with_int32_indices(X):

@@ -805,3 +805,26 @@ def test_a_ragged_x_or_mu_is_refused_naming_it():
         common.init([[1, 2], [3]], 1)
     with pytest.raises(ValueError, match="mixture"):
         em.estep(X_OK, ([[1, 2, 3, 4], [1, 2]], [1, 1], [.5, .5]))
+
+
+def test_constant_ratings_at_a_large_offset_centre_exactly_and_stay_monotone():
+    # the centre is a rating, not a rounded mean: equal ratings centre to exactly 0, and the
+    # fitted variance is the floor, not rounding noise of order 1e105
+    X = np.full((6, 1), 3e60)
+    mixture = GaussianMixture(np.zeros((3, 1)), np.full(3, 1e120), np.full(3, 1 / 3))
+    assert summary.summarise(X).centre == 3e60
+    lls = []
+    fitted, _, _ = em.run(X, mixture, np.full((6, 3), 1 / 3), callback=lambda i, v: lls.append(v))
+    np.testing.assert_array_equal(fitted.var, 0.25)
+    assert np.all(np.diff(lls[1:]) >= -1e-12 * np.abs(lls[2:]))  # to rounding
+
+
+def test_posteriors_below_the_log_floor_are_exactly_zero():
+    # exact zeros, not exp(LOG_FLOOR) ~ 1e-304: those made the M-step's product slow
+    X = np.array([[1.0, 1.0], [9.0, 9.0]])
+    mixture = GaussianMixture(np.array([[1.0, 1.0], [9.0, 9.0]]), np.full(2, 0.01),
+                              np.full(2, .5))
+    post, _ = em.estep(X, mixture)
+    np.testing.assert_array_equal(post, [[1, 0], [0, 1]])
+    post_loop, _ = reference.estep(X, mixture)
+    np.testing.assert_allclose(post, post_loop, rtol=0, atol=1e-300)

@@ -1,7 +1,12 @@
 """Property-based checks (hypothesis): for random ratings, mixtures and arguments, every
 public EM function either refuses with a ValueError naming an argument, or returns finite
 results, leaves its inputs unchanged, agrees between dense and sparse X, and never lets
-the log-likelihood decrease."""
+the log-likelihood decrease.
+
+The draws are derandomized, so CI sees the same cases every run; a deeper search:
+HYPOTHESIS_EXAMPLES=3000 python -m pytest test_properties.py (3000 each passed).
+"""
+import os
 import re
 import warnings
 
@@ -38,7 +43,8 @@ def frozen(a):
     return a
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 150)), deadline=None,
+          derandomize=True)
 @given(problems(), st.sampled_from([1e-6, 0.0, 1e-2]), st.sampled_from([0.0, 2.0]))
 def test_refuse_or_return_finite_untouched_results(problem, tol, mean_prior):
     X, mixture = problem
@@ -62,14 +68,19 @@ def test_refuse_or_return_finite_untouched_results(problem, tol, mean_prior):
     assert np.isfinite(ll) and np.all(np.isfinite(post))
     np.testing.assert_allclose(post.sum(axis=1), 1, rtol=1e-9)
     assert all(np.all(np.isfinite(a)) for a in fitted) and np.isfinite(ll_n)
-    if mean_prior == 0:  # from the first M-step on (it may lift a variance to the floor)
+    # Monotone from the first M-step on (it may lift a variance to the floor), with no prior,
+    # and where the floor min_variance = 0.25 is above float64's resolution of the squared
+    # distances (about 1e-16 |x|^2): at ratings of 1e60 a fitted variance is rounding noise
+    # of order 1e104, and the log-likelihood moves with it.
+    if mean_prior == 0 and np.abs(X).max() <= 1e4:
         assert np.all(np.diff(lls[1:]) >= -1e-8 * np.abs(np.asarray(lls[2:])) - 1e-8)
     post_s, ll_s = em.estep(sparse.csr_array(X), mixture)
     np.testing.assert_allclose(post_s, post, rtol=1e-7, atol=1e-12)
     assert ll_s == pytest.approx(ll, rel=1e-9, abs=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 60)), deadline=None,
+          derandomize=True)
 @given(problems(), st.integers(1, 4), st.integers(0, 3))
 def test_init_then_run_either_refuses_x_or_converges(problem, K, seed):
     X, _ = problem
