@@ -270,18 +270,23 @@ def bench_scale(n, d, n_ratings, repeat=3, K=12, n_iter=10):
     del planted, rows
     generate = time.perf_counter() - start
     mixture, post = common.init(X, K, seed=0)
+    iterations = []
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # max_iter is reached on purpose
-        em.run(X, mixture, post, max_iter=n_iter)
-    run_per_iteration = (time.perf_counter() - start) / n_iter
+        # tol=0: no early stop (a planted matrix converges in about 4 iterations), so the
+        # summary is shared by n_iter iterations, and the count is the callback's, not assumed
+        em.run(X, mixture, post, tol=0.0, max_iter=n_iter,
+               callback=lambda i, ll: iterations.append(i))
+    run_per_iteration = (time.perf_counter() - start) / len(iterations)
     start = time.perf_counter()
     ratings = summary.summarise(X)
     summarise = time.perf_counter() - start
     iteration = median_time(lambda: one_iteration(ratings, mixture), repeat)
     return {"shape": [n, d], "ratings": int(X.nnz), "index_dtype": str(X.indices.dtype),
             "generate_s": generate, "summarise_s": summarise, "iteration_s": iteration,
-            "run_iteration_s": run_per_iteration, "peak_gb": peak_rss_bytes() / 1e9}
+            "run_iteration_s": run_per_iteration, "run_iterations": len(iterations),
+            "peak_gb": peak_rss_bytes() / 1e9}
 
 
 # ---------------------------------------------------------------------------------------
@@ -383,8 +388,8 @@ def _print_table(r):
     for name, f in r.get("scale", {}).items():
         floor_s, floor_gb = SCALES[name][3:]
         rows.append((f"Sparse {name} {f['shape'][0]} x {f['shape'][1]}, {f['ratings']:,} "
-                     f"ratings ({f['index_dtype']} indices): run(max_iter=10) per iteration "
-                     "(K=12)", f"{f['run_iteration_s']:.2f} s",
+                     f"ratings ({f['index_dtype']} indices): run over {f['run_iterations']} "
+                     "iterations, per iteration (K=12)", f"{f['run_iteration_s']:.2f} s",
                      f"one iteration on a summary {f['iteration_s']:.2f} s, summarise "
                      f"{f['summarise_s']:.2f} s", f"<= {floor_s} s",
                      f["run_iteration_s"] <= floor_s))

@@ -34,7 +34,7 @@ def load_ratings(path, *, progress=None, fast=True):
 
     Files of integer ids are parsed in C (``np.loadtxt``, a block at a time), at about the
     speed of ``np.loadtxt`` on the whole file and within its memory. Files of string ids,
-    quoted fields or empty trailing fields take a slower line-by-line path (about ten times
+    quoted fields or empty trailing fields take a slower line-by-line path (about 15x
     slower); so does any file with an error, which that path then reports.
 
     Parameters
@@ -359,15 +359,7 @@ def index_of(known_ids, ids):
 
 def _number_ids(ids):
     """Sorted distinct ids (as integers when they all are) and each id's number."""
-    if all(_INTEGER.fullmatch(i) for i in ids):
-        numbers = [int(i) for i in ids]
-        try:
-            ids = np.array(numbers, dtype=np.int64)
-        except OverflowError:  # beyond int64: Python ints, still in numeric order
-            ids = np.array(numbers, dtype=object)
-    else:
-        ids = np.array(ids)
-    return np.unique(ids, return_inverse=True)
+    return np.unique(_typed_ids(ids), return_inverse=True)
 
 
 def _check_no_repeated_pairs(rows, cols, d, lines, path):
@@ -482,12 +474,14 @@ def load_test_ratings(path, user_ids, item_ids):
 
 
 def _typed_ids(ids):
-    """Ids as an array: int64 when they are all integers, else strings."""
+    """Ids as an array: int64 when they are all integers (Python ints beyond int64, still in
+    numeric order), else strings."""
     if all(_INTEGER.fullmatch(i) for i in ids):
+        numbers = [int(i) for i in ids]
         try:
-            return np.array([int(i) for i in ids], dtype=np.int64)
+            return np.array(numbers, dtype=np.int64)
         except OverflowError:
-            pass
+            return np.array(numbers, dtype=object)
     return np.array(ids)
 
 

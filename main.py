@@ -385,16 +385,11 @@ def _open_model(path):
 
 def _find_user(user_ids, user):
     """The index of a user id given on the command line, or ValueError."""
-    found = data.index_of(user_ids, np.array([int(user)] if _is_int(user) and
-                                             user_ids.dtype.kind == "i" else [user]))
+    found = data.index_of(user_ids, np.array([user]))  # compared as text if ids are numbers
     if found[0] < 0:
         raise ValueError(f"user {user!r} is not in the model ({len(user_ids)} users, e.g. "
                          f"{', '.join(map(str, user_ids[:3]))})")
     return int(found[0])
-
-
-def _is_int(text):
-    return text.lstrip("+-").isdigit()
 
 
 def _titles(path, item_ids):
@@ -402,9 +397,9 @@ def _titles(path, item_ids):
     if path is None:
         return None
     ids, titles = data.load_items(path)
-    found = data.index_of(ids[np.argsort(ids, kind="stable")], item_ids)
-    sorted_titles = titles[np.argsort(ids, kind="stable")]
-    return np.where(found >= 0, sorted_titles[np.maximum(found, 0)], "")
+    order = np.argsort(ids, kind="stable")  # index_of looks up sorted ids
+    found = data.index_of(ids[order], item_ids)
+    return np.where(found >= 0, titles[order][np.maximum(found, 0)], "")
 
 
 def recommend_command(args):
@@ -444,7 +439,8 @@ def groups_command(args):
     known = np.bincount(X.indices, minlength=X.shape[1]) >= args.min_ratings
 
     def name(item):
-        return titles[item] or f"item {item_ids[item]}" if titles is not None else f"item {item_ids[item]}"
+        title = titles[item] if titles is not None else ""
+        return title or f"item {item_ids[item]}"
     found = recommender.groups(model, args.n, candidates=known if known.sum() >= 2 * args.n
                                else None)
     print(f"{len(found)} taste groups of users (stars above or below what the baseline, "
