@@ -119,6 +119,8 @@ def check_ratings(X, *, stored_zeros=False):
     there too, unless ``stored_zeros`` says they are ratings. Nothing is copied when X
     already is such an array.
     """
+    if np.ma.isMaskedArray(X):
+        X = _unmasked(X)
     if not sparse.issparse(X):
         X = _as_array(X, "X")
     if X.ndim != 2:
@@ -136,6 +138,20 @@ def check_ratings(X, *, stored_zeros=False):
     if not np.isfinite(X.data if sparse.issparse(X) else X).all():
         raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
     return X
+
+
+def _unmasked(X):
+    """A masked array's ratings, masked entries missing (0), or ValueError when an unmasked
+    entry is 0: a dense matrix cannot tell that rating from a missing one."""
+    filled = np.ma.getdata(X)
+    rated = ~np.ma.getmaskarray(X)
+    zero = np.argwhere(rated & (filled == 0))
+    if len(zero):
+        raise ValueError(f"X is a masked array with an unmasked 0 at {tuple(zero[0])}: in a "
+                         "dense X, 0 means missing, so that rating would be lost; pass the "
+                         "ratings as a sparse array (data.as_ratings_matrix keeps every "
+                         "unmasked entry)")
+    return np.where(rated, filled, 0)
 
 
 def _as_array(value, name, dtype=None):

@@ -1,488 +1,115 @@
-"""Ratings data: files, held-out splits and synthetic matrices drawn from planted mixtures.
+"""Ratings data: files, columns, held-out splits and synthetic matrices from planted mixtures.
 
-Ratings files hold "user item rating [timestamp]" lines (the MovieLens formats);
-``load_ratings`` turns one into a sparse user x item matrix. ``holdout`` hides a fraction of
-the ratings for an honest test. ``load_matrix`` reads the course's whitespace-separated
+Ratings files hold "user item rating [timestamp]" lines (the MovieLens formats and any
+other, see ``ratingsfile.py``); ``load_ratings`` turns one into a sparse user x item matrix
+and ``from_triples`` does the same for columns (a pandas data frame's, say), with the same
+id rules (``ids.py``). ``holdout`` hides a fraction of the ratings for an honest test. ``load_matrix`` reads the course's whitespace-separated
 matrices. ``synthetic_ratings`` and ``planted_sparse_ratings`` draw Netflix-like matrices
 from a planted mixture, dense and at scale, for tests, benchmarks and the course's default.
 """
-import csv
-import io
 import os
-import re
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 
+import ids
+import ratingsfile
 from common import GaussianMixture, check_ratings, check_seed, is_real
+from ids import index_of  # noqa: F401  (data.index_of, as before)
+from ratingsfile import (load_items, load_pairs, load_ratings,  # noqa: F401  (data.*, as before)
+                         load_test_ratings)
 
 
 # ---------------------------------------------------------------------------------------
-# Ratings files: "user item rating [timestamp]" lines
+# Ratings from files (ratingsfile.py) or from columns
 
-def load_ratings(path, *, progress=None, fast=True):
-    """Read a ratings file into a sparse user x item matrix.
+def from_triples(users, items, ratings, *, timestamps=None):
+    """A ratings matrix from columns of users, items and ratings, as ``load_ratings`` gives.
 
-    One rating a line, ``user item rating`` with an optional fourth column (a timestamp,
-    ignored), separated by commas, tabs, ``::`` or whitespace (the MovieLens formats: the
-    separator is read off the first line). A first line whose rating is not a number is
-    taken for a header and skipped; blank lines and empty trailing fields (as a spreadsheet
-    exports them) are skipped; a comma-separated field may be quoted. The file is UTF-8
-    (a byte-order mark is dropped). Ids are numbered in sorted order: numerically when they
-    are all integers, else as strings.
-
-    Files of integer ids are parsed in C (``np.loadtxt``, a block at a time), at about the
-    speed of ``np.loadtxt`` on the whole file and within its memory. Files of string ids,
-    quoted fields or empty trailing fields take a slower line-by-line path (about 15x
-    slower); so does any file with an error, which that path then reports.
+    Any array-likes: lists, ndarrays, pandas Series (``from_triples(df.userId, df.movieId,
+    df.rating)``). Ids follow ``load_ratings``' rules (``ids.py``): non-negative integers are
+    integer ids, strings are kept verbatim (integers only when lossless). Every triple is a
+    rating, 0 included.
 
     Parameters
     ----------
-    path : str or path-like
-    progress : callable or None
-        Called as ``progress(bytes_read, bytes_total)`` as the file is read.
-    fast : bool, default True
-        False reads every file line by line, as the slow path does (the same result).
+    users, items : array_like of shape (m,)
+        Integer or string ids.
+    ratings : array_like of shape (m,)
+        Finite numbers.
+    timestamps : array_like of shape (m,) or None
+        Seconds; also return them, in X's storage order.
 
     Returns
     -------
     X : csr_array of shape (n, d)
-        ``X[u, l]`` the rating of user ``user_ids[u]`` for item ``item_ids[l]``, 0 = missing.
     user_ids : ndarray of shape (n,)
     item_ids : ndarray of shape (d,)
+    times : ndarray of shape (nnz,), only with ``timestamps``
 
     Raises
     ------
-    FileNotFoundError
-        When the file does not exist.
     ValueError
-        Naming the file and line of the first malformed line: a wrong number of fields, an
-        empty field, a rating that is not a finite non-zero number (0 means "missing"), a
-        (user, item) pair rated twice, text that is not UTF-8; or a file that holds no
-        rating (empty, blank, header only), is compressed, UTF-16 or binary.
+        On columns of different lengths, ids that are neither integers nor strings (or are
+        missing), ratings that are not finite numbers, or a pair given twice, naming the
+        column and position.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"ratings file not found: {path}")
-    layout = _sniff(path)
-    if fast:
-        try:
-            return _load_fast(path, layout, progress)
-        except _NotFast:
-            pass
-    return _load_slow(path, layout, progress)
-
-
-class _Layout(NamedTuple):
-    """What the first line of a ratings file says about the rest."""
-
-    separator: str  # ",", "\t", "::" or " " (any whitespace)
-    header: bool
-    bom: int  # bytes of the UTF-8 byte-order mark to skip, 0 or 3
-    n_fields: int  # of the first rating line: 3 or 4 on the fast path
-
-
-_BOM = b"\xef\xbb\xbf"
-
-
-def _sniff(path):
-    """The separator and header of a ratings file, from its first non-blank line."""
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ValueError(f"{path} is UTF-16 text; save it as UTF-8")
-    if head.startswith(b"\x1f\x8b"):
-        raise ValueError(f"{path} is gzip-compressed; decompress it first")
-    if b"\x00" in head:
-        raise ValueError(f"{path} is not a text file (it holds NUL bytes)")
-    bom = len(_BOM) if head.startswith(_BOM) else 0
-    lines = [line for line in head[bom:].splitlines() if line.strip()]
-    if not lines:
-        raise ValueError(f"{path} holds no ratings")
-    first = lines[0]
-    separator = ("::" if b"::" in first else "," if b"," in first else
-                 "\t" if b"\t" in first else " ")
-    fields = _split(first.decode("utf-8", "replace"), separator)
+    columns = {"users": users, "items": items, "ratings": ratings}
+    if timestamps is not None:
+        columns["timestamps"] = timestamps
+    lengths = {name: len(np.asarray(column).reshape(-1)) if np.ndim(column) <= 1 else -1
+               for name, column in columns.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"users, items and ratings must have the same length, got {lengths}")
+    user_ids, rows = ids.number(ids.from_values(users, "users"))
+    item_ids, cols = ids.number(ids.from_values(items, "items"))
+    values = _finite_column(ratings, "ratings")
+    if len(values) == 0:
+        raise ValueError("ratings is empty: there is no rating")
     try:
-        float(fields[2] if len(fields) > 2 else "")
-        header = False
-    except ValueError:
-        header = True
-    data_line = lines[1] if header and len(lines) > 1 else first
-    n_fields = len(_split(data_line.decode("utf-8", "replace"), separator))
-    return _Layout(separator, header, bom, n_fields)
+        X, order = ratingsfile.build_matrix(rows, cols, values, (len(user_ids), len(item_ids)))
+    except ratingsfile.RepeatedPair as repeat:
+        raise ValueError(f"the pair (users[{repeat.first}], items[{repeat.first}]) = "
+                         f"({ids.texts(user_ids[rows[[repeat.first]]])[0]}, "
+                         f"{ids.texts(item_ids[cols[[repeat.first]]])[0]}) is given again at "
+                         f"position {repeat.second}") from None
+    if timestamps is None:
+        return X, user_ids, item_ids
+    return X, user_ids, item_ids, _finite_column(timestamps, "timestamps")[order]
 
 
-def _numbered_lines(f):
-    """``(number, line)`` of a binary file, lines ended by "\\n", "\\r\\n" or "\\r" alone."""
-    number = 0
-    for raw in f:
-        for line in raw.rstrip(b"\r\n").split(b"\r"):
-            number += 1
-            yield number, line
+def as_ratings_matrix(X):
+    """X as a CSR array whose every stored entry is a rating: the recommender's convention.
 
-
-def _split(line, separator):
-    """The fields of one line, stripped, empty trailing ones dropped."""
-    if separator == ",":
-        try:
-            fields = next(csv.reader([line.rstrip("\r\n")]), [])
-        except csv.Error:  # an unbalanced quote: split as it stands
-            fields = line.split(",")
-    elif separator == " ":
-        fields = line.split()
-    else:
-        fields = line.split(separator)
-    fields = [field.strip() for field in fields]
-    while fields and not fields[-1]:
-        fields.pop()
-    return fields
-
-
-class _NotFast(Exception):
-    """The fast path cannot read this file; the slow one reads it or says what is wrong."""
-
-
-# Bytes the fast path reads at a time: 16 MiB, so that a block's temporaries stay small.
-BLOCK_BYTES = 1 << 24
-
-
-def _load_fast(path, layout, progress):
-    """Integer ids, clean separators: ``np.loadtxt`` a block at a time, or _NotFast."""
-    total = os.path.getsize(path)
-    capacity = _count_lines(path)
-    users = np.empty(capacity, np.int64)
-    items = np.empty(capacity, np.int64)
-    ratings = np.empty(capacity)
-    filled = 0
-    for block in _blocks(path, layout, progress, total):
-        if not block.strip():  # e.g. nothing after the header
-            continue
-        parsed = _parse_block(block, layout)
-        m = len(parsed)
-        if filled + m > capacity:  # more rows than newlines: lines ended by "\r" alone
-            raise _NotFast
-        users[filled:filled + m] = parsed["user"]
-        items[filled:filled + m] = parsed["item"]
-        ratings[filled:filled + m] = parsed["rating"]
-        filled += m
-    users, items, ratings = users[:filled], items[:filled], ratings[:filled]
-    if filled == 0 or not (np.isfinite(ratings).all() and ratings.all()):
-        raise _NotFast  # the slow path names the line
-    user_ids, rows = _number_int_ids(users)
-    del users
-    item_ids, cols = _number_int_ids(items)
-    del items
-    X = sparse.coo_array((ratings, (rows, cols)), shape=(len(user_ids), len(item_ids)))
-    del ratings, rows, cols
-    X = X.tocsr()  # sums repeated pairs: fewer entries than lines means one was rated twice
-    if X.nnz != filled:
-        raise _NotFast
-    return X, user_ids, item_ids
-
-
-def _count_lines(path):
-    """Lines in a file, the last one counted even without its newline (an upper bound)."""
-    count = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(BLOCK_BYTES):
-            count += chunk.count(b"\n")
-    return count + 1
-
-
-def _blocks(path, layout, progress, total):
-    """The file's text in blocks of whole lines, byte-order mark and header dropped."""
-    done, rest, header_pending = 0, b"", layout.header
-    with open(path, "rb") as f:
-        f.read(layout.bom)
-        while chunk := f.read(BLOCK_BYTES):
-            done += len(chunk)
-            chunk = rest + chunk
-            end = chunk.rfind(b"\n") + 1  # 0 when a line is longer than a block: read on
-            block, rest = chunk[:end], chunk[end:]
-            if header_pending:
-                block, header_pending = _drop_header(block)
-            yield block
-            if progress is not None:
-                progress(done, total)
-    if rest.strip():  # a last line without its newline
-        yield _drop_header(rest + b"\n")[0] if header_pending else rest + b"\n"
-
-
-def _drop_header(block):
-    """The block after its first non-blank line, and whether the block still had to drop it
-    (False once it is dropped; True, with nothing left, if the block is all blank)."""
-    start = 0
-    while (end := block.find(b"\n", start)) >= 0:
-        if block[start:end].strip():
-            return block[end + 1:], False
-        start = end + 1
-    return b"", True
-
-
-def _parse_block(block, layout):
-    """A block of lines as records of (user, item, rating[, time]), or _NotFast.
-
-    ``np.loadtxt`` refuses any line whose number of fields differs from the first's, and
-    any field that is not an integer id, a number or an integer time: such files take the
-    slow path, which accepts what it can (empty trailing fields, string ids) and names the
-    line of what it cannot.
-    """
-    separator = layout.separator
-    if separator == "::":
-        if b"," in block or b"\t" in block:
-            raise _NotFast
-        block = block.replace(b"::", b",")
-        separator = ","
-    try:
-        return np.loadtxt(io.BytesIO(block), encoding="utf-8", ndmin=1, comments=None,
-                          delimiter=None if separator == " " else separator, quotechar=None,
-                          dtype=_RECORD[layout.n_fields])
-    except (ValueError, UnicodeDecodeError, KeyError) as err:
-        raise _NotFast from err
-
-
-_RECORD = {3: np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64)]),
-           4: np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64),
-                        ("time", np.int64)])}
-
-
-def _number_int_ids(ids):
-    """Sorted distinct integer ids and each id's number (int32 where it fits)."""
-    low, high = ids.min(), ids.max()
-    if 0 <= low and high < max(4 * len(ids), 1 << 24):
-        # small non-negative ids, as MovieLens and Netflix have: a lookup table, no sort
-        present = np.zeros(high + 1, dtype=bool)
-        present[ids] = True
-        distinct = np.flatnonzero(present)
-        number = np.zeros(high + 1, dtype=np.int32 if len(distinct) < 2 ** 31 else np.int64)
-        number[distinct] = np.arange(len(distinct))
-        return distinct.astype(np.int64), number[ids]
-    distinct, numbers = np.unique(ids, return_inverse=True)
-    return distinct, numbers.astype(np.int32 if len(distinct) < 2 ** 31 else np.int64)
-
-
-def _load_slow(path, layout, progress):
-    """Line by line in Python: any ids, quoted fields, and the exact line of any error."""
-    users, items, values, lines = [], [], [], []
-    total, done = os.path.getsize(path), 0
-    header = _first_line(path, layout) if layout.header else 0
-    with open(path, "rb") as f:
-        f.read(layout.bom)
-        for number, raw in _numbered_lines(f):
-            done += len(raw)
-            if progress is not None and number % 1_000_000 == 0:
-                progress(done, total)
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ValueError(f"{path}, line {number}: not UTF-8 text ({err.reason} at byte "
-                                 f"{err.start} of the line); save the file as UTF-8") from None
-            fields = _split(line, layout.separator)
-            if not fields or number == header:
-                continue
-            _check_fields(fields, line, path, number)
-            users.append(fields[0])
-            items.append(fields[1])
-            values.append(float(fields[2]))
-            lines.append(number)
-    if progress is not None:
-        progress(total, total)
-    if not values:
-        raise ValueError(f"{path} holds no ratings")
-    user_ids, rows = _number_ids(users)
-    item_ids, cols = _number_ids(items)
-    _check_no_repeated_pairs(rows, cols, len(item_ids), lines, path)
-    X = sparse.coo_array((values, (rows, cols)), shape=(len(user_ids), len(item_ids)))
-    return X.tocsr(), user_ids, item_ids
-
-
-def _first_line(path, layout):
-    """The number of the file's first non-blank line (where a header would be)."""
-    with open(path, "rb") as f:
-        f.read(layout.bom)
-        for number, raw in _numbered_lines(f):
-            if raw.strip():
-                return number
-    return 0
-
-
-def _check_fields(fields, line, path, number):
-    """ValueError naming file and line unless the fields are user, item, rating [, time]."""
-    shown = line.strip()
-    shown = repr(shown if len(shown) <= 80 else shown[:80] + "...")  # not a 200 MB message
-    if len(fields) not in (3, 4):
-        raise ValueError(f"{path}, line {number}: expected 'user item rating [timestamp]', "
-                         f"got {len(fields)} fields: {shown}")
-    empty = [i + 1 for i, field in enumerate(fields) if not field]
-    if empty:
-        raise ValueError(f"{path}, line {number}: field {empty[0]} is empty: {shown}")
-    try:
-        rating = float(fields[2])
-    except ValueError:
-        raise ValueError(f"{path}, line {number}: rating {fields[2][:40]!r} is not a "
-                         "number") from None
-    if not np.isfinite(rating) or rating == 0:
-        raise ValueError(f"{path}, line {number}: rating must be a finite non-zero "
-                         f"number (0 means missing), got {fields[2][:40]!r}")
-
-
-_INTEGER = re.compile(r"[+-]?\d+")
-
-
-def index_of(known_ids, ids):
-    """The position of each id among ``known_ids`` (as ``load_ratings`` returns them), or -1.
-
-    Parameters
-    ----------
-    known_ids : ndarray of shape (n,)
-        Sorted distinct ids, e.g. the ``user_ids`` of a training file.
-    ids : array_like of shape (m,)
-        Ids to look up, e.g. those of a test file.
+    A sparse X keeps its stored entries, zeros included (a file's rating of 0); a masked
+    array keeps its unmasked entries, zeros included; a dense X keeps its non-zero entries
+    (0 = missing, the course's convention for dense matrices).
 
     Returns
     -------
-    ndarray of int, shape (m,)
-        ``known_ids[index] == ids`` where found, -1 where not.
+    csr_array of shape (n, d), in canonical form (duplicates summed)
     """
-    known_ids = np.asarray(known_ids)
-    ids = np.asarray(ids)
-    if known_ids.dtype.kind != ids.dtype.kind:  # integer ids on one side, strings on the other
-        known_ids, ids = known_ids.astype(str), ids.astype(str)
-        order = np.argsort(known_ids)
-        found = index_of(known_ids[order], ids)
-        return np.where(found >= 0, order[np.maximum(found, 0)], -1)
-    position = np.minimum(np.searchsorted(known_ids, ids), max(len(known_ids) - 1, 0))
-    hit = (known_ids[position] == ids) if len(known_ids) else np.zeros(len(ids), dtype=bool)
-    return np.where(hit, position, -1)
+    if np.ma.isMaskedArray(X):
+        rated = ~np.ma.getmaskarray(X)
+        rows, cols = np.nonzero(rated)
+        X = sparse.csr_array((np.ma.getdata(X)[rows, cols], (rows, cols)), shape=X.shape)
+    if sparse.issparse(X):
+        return check_ratings(X, stored_zeros=True)
+    return sparse.csr_array(check_ratings(X))
 
 
-def _number_ids(ids):
-    """Sorted distinct ids (as integers when they all are) and each id's number."""
-    return np.unique(_typed_ids(ids), return_inverse=True)
-
-
-def _check_no_repeated_pairs(rows, cols, d, lines, path):
-    """Raise ValueError naming the line that rates a (user, item) pair a second time."""
-    key = rows.astype(np.int64) * d + cols
-    order = np.argsort(key, kind="stable")
-    repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
-    if len(repeated):
-        first, second = lines[order[repeated[0]]], lines[order[repeated[0] + 1]]
-        raise ValueError(f"{path}, line {second}: the pair rated on line {first} is rated "
-                         "again")
-
-
-# ---------------------------------------------------------------------------------------
-# Items files (titles) and pairs files (user, item)
-
-def load_items(path):
-    """Read an items file: each item's id and title.
-
-    Two formats, told apart by their content: MovieLens ``movies.csv`` (``movieId,title,
-    genres``, a header, titles quoted where they hold commas, UTF-8) and ``u.item``
-    (``id|title|date|...``, ``|``-separated, latin-1, no header).
-
-    Returns
-    -------
-    item_ids : ndarray of shape (m,)
-        As ``load_ratings`` numbers them: integers when they all are, else strings.
-    titles : ndarray of str, shape (m,)
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"items file not found: {path}")
-    with open(path, "rb") as f:
-        first = f.readline()
-    pipe = first.split(b"|")[0].strip().isdigit()
-    encoding = "latin-1" if pipe else "utf-8-sig"
-    ids, titles = [], []
+def _finite_column(values, name):
+    """A column of numbers as float64, or ValueError naming the first that is not finite."""
     try:
-        with open(path, newline="", encoding=encoding) as f:
-            rows = csv.reader(f, delimiter="|" if pipe else ",",
-                              quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
-            for number, row in enumerate(rows, 1):
-                if not row or not "".join(row).strip():
-                    continue
-                if len(row) < 2:
-                    raise ValueError(f"{path}, line {number}: expected 'id{'|' if pipe else ','}"
-                                     f"title...', got {len(row)} field")
-                if number == 1 and not pipe and not _INTEGER.fullmatch(row[0].strip()):
-                    continue  # the header, "movieId,title,genres"
-                ids.append(row[0].strip())
-                titles.append(row[1].strip())
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err.reason}); movies.csv is UTF-8, "
-                         "u.item latin-1") from None
-    except csv.Error as err:
-        raise ValueError(f"{path}: {err}") from None
-    if not ids:
-        raise ValueError(f"{path} holds no items")
-    return _typed_ids(ids), np.array(titles)
-
-
-def load_pairs(path):
-    """Read ``user item`` pairs, one a line, with the separators of ratings files.
-
-    Returns
-    -------
-    users, items : ndarray of shape (m,)
-        The raw ids, typed as ``load_ratings`` types them (integers when they all are).
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"pairs file not found: {path}")
-    layout = _sniff(path)
-    users, items = [], []
-    with open(path, "rb") as f:
-        f.read(layout.bom)
-        for number, raw in _numbered_lines(f):
-            try:
-                fields = _split(raw.decode("utf-8"), layout.separator)
-            except UnicodeDecodeError:
-                raise ValueError(f"{path}, line {number}: not UTF-8 text") from None
-            if not fields:
-                continue
-            if len(fields) < 2 or not all(fields[:2]):
-                raise ValueError(f"{path}, line {number}: expected 'user item', got "
-                                 f"{raw.decode('utf-8').strip()[:80]!r}")
-            users.append(fields[0])
-            items.append(fields[1])
-    if not users:
-        raise ValueError(f"{path} holds no pairs")
-    return _typed_ids(users), _typed_ids(items)
-
-
-def load_test_ratings(path, user_ids, item_ids):
-    """Read a test ratings file against a training file's ids.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ratings file, in any format ``load_ratings`` reads.
-    user_ids, item_ids : ndarray
-        The training file's ids, as ``load_ratings`` returned them.
-
-    Returns
-    -------
-    Hidden
-        ``rows``, ``cols`` (the training matrix's, -1 for an id it lacks) and ``values``,
-        each of shape (m,).
-    """
-    T, test_users, test_items = load_ratings(path)
-    rows, cols = T.nonzero()
-    return Hidden(index_of(user_ids, test_users[rows]), index_of(item_ids, test_items[cols]),
-                  T.data)
-
-
-def _typed_ids(ids):
-    """Ids as an array: int64 when they are all integers (Python ints beyond int64, still in
-    numeric order), else strings."""
-    if all(_INTEGER.fullmatch(i) for i in ids):
-        numbers = [int(i) for i in ids]
-        try:
-            return np.array(numbers, dtype=np.int64)
-        except OverflowError:
-            return np.array(numbers, dtype=object)
-    return np.array(ids)
+        array = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must hold numbers: {err}") from None
+    bad = np.flatnonzero(~np.isfinite(array))
+    if len(bad):
+        raise ValueError(f"{name}[{bad[0]}] is {array[bad[0]]}: every value must be a "
+                         "finite number")
+    return array
 
 
 # ---------------------------------------------------------------------------------------
@@ -506,7 +133,8 @@ def holdout(X, fraction, seed=0):
     Parameters
     ----------
     X : array_like or sparse array of shape (n, d)
-        Ratings, 0 = missing.
+        Ratings: for dense X, 0 = missing; for sparse X every stored entry is a rating, a
+        stored 0 too (as ``load_ratings`` stores a rating of 0).
     fraction : float
         In [0, 1).
     seed : int
@@ -521,7 +149,7 @@ def holdout(X, fraction, seed=0):
     """
     if not (is_real(fraction) and 0 <= fraction < 1):
         raise ValueError(f"fraction must be a number in [0, 1), got {fraction!r}")
-    X = check_ratings(X)
+    X = check_ratings(X, stored_zeros=sparse.issparse(X))
     if sparse.issparse(X):
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         cols, values = X.indices, X.data

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import sparse
 
 import common
+import data
 import em
 import summary
 from common import GaussianMixture, check_integer, check_number, check_seed
@@ -48,7 +49,9 @@ DEFAULTS = {
     "mean_prior": 5.0,      # lambda: pseudo-count shrinking each component mean toward 0
     "rounds": 3,            # item-side then user-side mixture, this many times
     "n_seeds": 20,          # EM runs averaged at each stage
-    "min_variance": 0.75,   # floor of every component variance: softer posteriors
+    "variance_floor": 1.0,  # floor of every component variance, in units of the baseline's
+                            # own residual variance (scale-free): softer posteriors
+    "min_variance": None,   # or that floor in the ratings' own units (squared), if given
     "tol": 1e-4,            # EM stops when the log-likelihood improves by less (relative)
     "max_iter": 20,         # and after this many iterations at the most
     "user_reg": 15.0,       # baseline: shrinkage of the user biases (BaselineOnly's reg_u)
@@ -145,6 +148,13 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
                                               options["bias_epochs"])
     residual = ratings - mean - user_bias[rows] - item_bias[cols]
     cold_var = np.mean(residual ** 2)
+    # The mixtures are fitted in units of the baseline's residual spread, so that every
+    # default (the variance floor, the relative tolerance) means the same on any scale:
+    # ratings a * r + b give predictions a * p + b.
+    scale = float(np.sqrt(cold_var)) if cold_var > 0 else 1.0
+    residual = residual / scale
+    if options["min_variance"] is not None:
+        options["variance_floor"] = options["min_variance"] / scale ** 2
     sides = ["items", "users"] * options["rounds"]
     report = _reporter(callback, len(sides), options["n_seeds"])
     groups, _ = fit_mixture(_side(residual, rows, cols, X.shape, "users"), options,
@@ -157,13 +167,13 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
             lambda run: report(stage, side, run))
         residual = residual - em.pairwise_dot(users_factor.T, items_factor.T, rows, cols)
         user_parts.append(users_factor)
-        item_parts.append(items_factor)
+        item_parts.append(items_factor * scale)  # back to the ratings' units
     return Model(np.array(mean), user_bias, item_bias,
                  np.hstack(user_parts) if user_parts else np.zeros((n, 0)),
                  np.hstack(item_parts) if item_parts else np.zeros((d, 0)),
-                 np.array([ratings.min(), ratings.max()]), last_var, last_support,
+                 np.array([ratings.min(), ratings.max()]), last_var * scale ** 2, last_support,
                  np.array(float(options["mean_prior"])), np.array(cold_var),
-                 groups.p, groups.mu)
+                 groups.p, groups.mu * scale)
 
 
 def _reporter(callback, n_stages, n_runs):
@@ -219,7 +229,8 @@ def fit_mixture(ratings, options, seed, callback=None):
     ratings : summary.Summary
         The residuals, with ``stored_zeros=True``.
     options : dict
-        ``n_components``, ``mean_prior``, ``min_variance``, ``tol``, ``max_iter``.
+        ``n_components``, ``mean_prior``, ``variance_floor`` (here the variance floor
+        itself: the residuals are in units of their spread), ``tol``, ``max_iter``.
     seed : int
     callback : callable or None
         Passed on to ``em.run``.
@@ -235,14 +246,14 @@ def fit_mixture(ratings, options, seed, callback=None):
     # rows, so none starts empty as a raw row of a sparse matrix nearly is.
     post = rng.dirichlet(np.ones(K), size=ratings.n)
     blank = GaussianMixture(np.zeros((K, ratings.d)), np.ones(K), np.full(K, 1 / K))
-    mixture = em.mstep(ratings, post, blank, options["min_variance"],
+    mixture = em.mstep(ratings, post, blank, options["variance_floor"],
                        mean_prior=options["mean_prior"])
     with warnings.catch_warnings():
         # max_iter bounds the time; a stage stopped there is still a good stage
         warnings.simplefilter("ignore", RuntimeWarning)
         mixture, post, _ = em.run(ratings, mixture, post, tol=options["tol"],
                                   max_iter=options["max_iter"],
-                                  min_variance=options["min_variance"],
+                                  min_variance=options["variance_floor"],
                                   mean_prior=options["mean_prior"], callback=callback)
     return mixture, post
 
@@ -324,18 +335,16 @@ def within_std(values, pred, std, widths=(1, 2)):
 
 
 def global_mean(X):
-    """The mean of the ratings of X (sparse or dense, 0 = missing)."""
-    _, _, values = summary.summarise(X).entries()
-    return float(values.mean())
+    """The mean of the ratings of X (every stored entry of a sparse X; dense: 0 = missing)."""
+    return float(_check_training(X).data.mean())
 
 
 def item_means(X):
     """Each item's mean rating, shape (d,); the global mean for an item nobody rated."""
-    ratings = summary.summarise(X)
-    _, cols, values = ratings.entries()
-    counts = np.bincount(cols, minlength=ratings.d)
-    sums = np.bincount(cols, weights=values, minlength=ratings.d)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), values.mean())
+    X = _check_training(X)
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    sums = np.bincount(X.indices, weights=X.data, minlength=X.shape[1])
+    return np.where(counts > 0, sums / np.maximum(counts, 1), X.data.mean())
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,7 +435,7 @@ def top_n(model, X, user, n=10, *, cautious=False):
         The predicted ratings of those items.
     """
     model = check_model(model)
-    ratings = summary.summarise(X)
+    ratings = summary.summarise(data.as_ratings_matrix(X), stored_zeros=True)
     n_users, d = len(model.user_bias), len(model.item_bias)
     if (ratings.n, ratings.d) != (n_users, d):
         raise ValueError(f"X must have the model's shape ({n_users}, {d}), got "
@@ -571,12 +580,22 @@ def check_model(model):
 
 
 def _check_training(X):
-    """Return X as a CSR array of ratings, or raise ValueError (no rating at all, too)."""
-    X = summary.summarise(X).X
-    X = X if sparse.issparse(X) else sparse.csr_array(X)
+    """Return X as a CSR array of ratings, or raise ValueError (no rating at all, too).
+
+    Every stored entry of a sparse X is a rating, 0 included, and so is every unmasked
+    entry of a masked array; a dense X's zeros are missing (``data.as_ratings_matrix``).
+    """
+    X = data.as_ratings_matrix(X)
     if X.nnz == 0:
         raise ValueError("X holds no rating: there is nothing to fit")
+    if np.abs(X.data).max() > MAX_RATING:
+        raise ValueError(f"X holds a rating of magnitude {np.abs(X.data).max():.3g}: ratings "
+                         f"must lie within +-{MAX_RATING:g}, so that their squares fit float64")
     return X
+
+
+# Ratings beyond this would overflow the squared errors the fit sums.
+MAX_RATING = 1e150
 
 
 def _entries(X):
@@ -594,6 +613,9 @@ def _check_options(options):
     for name in ("n_components", "rounds", "n_seeds", "max_iter", "bias_epochs"):
         options[name] = check_integer(name, options[name],
                                       0 if name in ("rounds", "bias_epochs") else 1)
-    for name in ("mean_prior", "min_variance", "tol", "user_reg", "item_reg"):
-        options[name] = check_number(name, options[name], positive=name == "min_variance")
+    for name in ("mean_prior", "variance_floor", "tol", "user_reg", "item_reg"):
+        options[name] = check_number(name, options[name], positive=name == "variance_floor")
+    if options["min_variance"] is not None:
+        options["min_variance"] = check_number("min_variance", options["min_variance"],
+                                               positive=True)
     return options

@@ -1,0 +1,767 @@
+"""Ratings, pairs and items files, read exactly as written: nothing dropped, nothing invented.
+
+A ratings file holds one rating a line, ``user item rating [timestamp]``. Every such line is
+a rating, whatever its value: 0 and negative ratings included (the course's "0 = missing"
+is a convention of dense matrices, not of files). The matrix ``load_ratings`` returns
+stores every rating, zeros too, so everything downstream reads a stored entry as a rating.
+
+What a file may hold:
+
+- separators: commas, tabs, ``::``, semicolons, ``|`` or runs of spaces, inferred from the
+  first data lines (the separator that splits every one of them into 3 or 4 fields);
+- a header: the first line, when it names the columns (every field a name such as
+  ``userId`` and none a number), in which case ``sniff`` reports it; a first line with a
+  number where an id belongs is data, or an error naming the line;
+- blank lines, comment lines starting with ``#``, empty trailing fields (as spreadsheets
+  export them), quoted fields, a UTF-8 byte-order mark, and "\\n", "\\r\\n" or "\\r" line ends;
+- ids: any text, kept verbatim (``ids.py``); timestamps: numbers or ISO dates.
+
+Refused, naming the file and line: a wrong number of fields, an empty field, a rating that
+is not a finite number, a (user, item) pair rated twice, a line longer than 1 MiB (as soon
+as it is seen), text that is not UTF-8; and, naming the file, one that is not a regular
+file, holds no rating, or is compressed, UTF-16/32 or binary.
+
+Files whose ids are all lossless integers take a fast path (``np.loadtxt`` a block at a
+time, then a check that every id's text is its integer's); every other file, and any file
+with an error, takes the line-by-line path, which names the line.
+"""
+import csv
+import io
+import math
+import os
+import re
+import stat
+from array import array
+from typing import NamedTuple
+
+import numpy as np
+from scipy import sparse
+
+import ids
+
+# A line longer than this is refused as soon as it is seen, not after it has been read.
+MAX_LINE = 1 << 20
+# Bytes the fast path reads at a time: 16 MiB, so that a block's temporaries stay small.
+BLOCK_BYTES = 1 << 24
+# Bytes the line-by-line path reads at a time.
+READ_BYTES = 1 << 20
+# Data lines the separator is inferred from.
+SAMPLE_LINES = 64
+
+# In the order they are tried: the first that splits every sampled line right wins.
+SEPARATORS = ("::", "\t", ",", ";", "|", " ")
+
+
+class Layout(NamedTuple):
+    """What the first lines of a ratings (or pairs) file say about the rest."""
+
+    separator: str  # one of SEPARATORS; " " means any run of whitespace
+    header: str  # the header line as written ("" without one)
+    header_line: int  # its line number (0 without one)
+    data_offset: int  # byte offset of the first line after the header, blank and comments
+    bom: int  # bytes of the UTF-8 byte-order mark, 0 or 3
+    n_fields: int  # fields of the first data line
+
+
+class Ratings(NamedTuple):
+    """What ``load_ratings`` reads (with ``timestamps=True``)."""
+
+    X: sparse.csr_array  # (n, d), a stored entry for every rating, 0 included
+    user_ids: np.ndarray  # (n,)
+    item_ids: np.ndarray  # (d,)
+    times: np.ndarray  # (nnz,) seconds, in X's storage order; NaN where a line has none
+
+
+def load_ratings(path, *, progress=None, fast=True, timestamps=False):
+    """Read a ratings file into a sparse user x item matrix (see the module's docstring).
+
+    Parameters
+    ----------
+    path : str or path-like
+    progress : callable or None
+        Called as ``progress(bytes_read, bytes_total)`` as the file is read.
+    fast : bool, default True
+        False reads every file line by line, as the slow path does (the same result).
+    timestamps : bool, default False
+        Also return each rating's timestamp (the fourth field, seconds or an ISO date).
+
+    Returns
+    -------
+    X : csr_array of shape (n, d)
+        ``X[u, l]`` the rating of user ``user_ids[u]`` for item ``item_ids[l]``; every
+        rating is a stored entry, a rating of 0 too.
+    user_ids : ndarray of shape (n,)
+    item_ids : ndarray of shape (d,)
+        Sorted distinct ids, int64 when lossless, else strings (see ``ids.py``).
+    times : ndarray of shape (nnz,), only with ``timestamps``
+        In the order of ``X.data``; NaN for a line without a timestamp.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        Naming the file and line of the first malformed line, or the file when it is not a
+        readable ratings file (see the module's docstring).
+    """
+    check_regular_file(path, "ratings")
+    layout = sniff(path)
+    result = None
+    if fast:
+        try:
+            result = _load_fast(path, layout, progress, timestamps)
+        except _NotFast:
+            pass
+    if result is None:
+        result = _load_slow(path, layout, progress, timestamps)
+    return result if timestamps else result[:3]
+
+
+def check_regular_file(path, what):
+    """FileNotFoundError if path does not exist; ValueError unless it is a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} file not found: {path}") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a directory, not a {what} file")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise ValueError(f"{path} is {kind}, not a regular {what} file")
+
+
+# ---------------------------------------------------------------------------------------
+# The layout: encoding, separator, header
+
+_SIGNATURES = [  # longest first: a UTF-32 little-endian mark starts like UTF-16's
+    (b"\xff\xfe\x00\x00", "is UTF-32 text; save it as UTF-8"),
+    (b"\x00\x00\xfe\xff", "is UTF-32 text; save it as UTF-8"),
+    (b"\xff\xfe", "is UTF-16 text; save it as UTF-8"),
+    (b"\xfe\xff", "is UTF-16 text; save it as UTF-8"),
+    (b"\x1f\x8b", "is gzip-compressed; decompress it first"),
+    (b"BZh", "is bzip2-compressed; decompress it first"),
+    (b"\xfd7zXZ\x00", "is xz-compressed; decompress it first"),
+    (b"\x28\xb5\x2f\xfd", "is zstd-compressed; decompress it first"),
+    (b"PK\x03\x04", "is a zip archive; extract the ratings file first"),
+]
+_BOM = b"\xef\xbb\xbf"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ./()-]{0,63}")
+
+
+def sniff(path, *, min_fields=3):
+    """The layout of a ratings file (``min_fields=2``: a pairs file), from its first lines.
+
+    Returns
+    -------
+    Layout
+
+    Raises
+    ------
+    ValueError
+        When the file is not UTF-8 text (compressed, UTF-16/32, binary) or holds no data line.
+    """
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    for signature, message in _SIGNATURES:
+        if head.startswith(signature):
+            raise ValueError(f"{path} {message}")
+    if b"\x00" in head:
+        raise ValueError(f"{path} is not a text file (it holds NUL bytes: binary, or "
+                         "UTF-16/32 without a byte-order mark)")
+    bom = len(_BOM) if head.startswith(_BOM) else 0
+    sample = []  # (number, text, start offset) of the first data lines
+    with open(path, "rb") as f:
+        f.seek(bom)
+        for number, line, start, _ in numbered_lines(f, path, offset=bom):
+            text = line.decode("utf-8", "replace")
+            if text.strip() and not text.lstrip().startswith("#"):
+                sample.append((number, text, start))
+                if len(sample) > SAMPLE_LINES:
+                    break
+    if not sample:
+        raise ValueError(f"{path} holds no {'ratings' if min_fields == 3 else 'pairs'}")
+    texts = [text for _, text, _ in sample]
+    separator = _infer_separator(texts, min_fields)
+    number, text, start = sample[0]
+    fields = split_fields(text, separator)
+    if names_columns(fields):
+        rest = sample[1:]
+        data_offset = rest[0][2] if rest else os.path.getsize(path)
+        n_fields = len(split_fields(rest[0][1], separator)) if rest else len(fields)
+        return Layout(separator, text.strip(), number, data_offset, bom, n_fields)
+    return Layout(separator, "", 0, start, bom, len(fields))
+
+
+def names_columns(fields):
+    """Whether a line's fields name columns (``userId``, ``rating``): a header, not data."""
+    return bool(fields) and all(_NAME.fullmatch(f) and not _is_number(f) for f in fields)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _infer_separator(sample, min_fields):
+    """The first separator that splits every sampled line into min_fields..4 fields; else,
+    of those that split the first line at all, the one that splits most lines so (the
+    others' errors then name them)."""
+    def fits(line, separator):
+        return min_fields <= len(split_fields(line, separator)) <= 4
+    body = sample[1:] or sample  # the first line may be a header with its own look
+    for separator in SEPARATORS:
+        if all(fits(line, separator) for line in body) and fits(sample[0], separator):
+            return separator
+    splitting = [s for s in SEPARATORS if len(split_fields(sample[0], s)) > 1] or [" "]
+    return max(splitting, key=lambda s: sum(fits(line, s) for line in sample))
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def numbered_lines(f, path, offset=0, first_number=1):
+    """``(number, line, start, end)`` for each line of a binary file read from ``offset``:
+    the byte offsets where the line starts and just after its ending. Lines end with
+    "\\n", "\\r\\n" or "\\r".
+
+    A line longer than MAX_LINE raises ValueError naming it as soon as that many bytes of
+    it have been read.
+    """
+    number, rest, position = first_number - 1, b"", offset
+    while chunk := f.read(READ_BYTES):
+        data = rest + chunk
+        # a "\r" that ends the data may be the first half of "\r\n": decide it next time
+        cut = len(data) - 1 if data.endswith(b"\r") else len(data)
+        start = 0
+        for match in _LINE_END.finditer(data, 0, cut):
+            number += 1
+            line = data[start:match.start()]
+            if len(line) > MAX_LINE:
+                raise _too_long(path, number)
+            yield number, line, position + start, position + match.end()
+            start = match.end()
+        position += start
+        rest = data[start:]
+        if len(rest) > MAX_LINE + 1:
+            raise _too_long(path, number + 1)
+    line = rest[:-1] if rest.endswith(b"\r") else rest
+    if rest:
+        yield number + 1, line, position, position + len(rest)
+
+
+def _too_long(path, number):
+    return ValueError(f"{path}, line {number}: longer than {MAX_LINE // 2 ** 20} MiB; a "
+                      "ratings line holds a few short fields")
+
+
+def split_fields(line, separator):
+    """The fields of one line, stripped, empty trailing ones dropped.
+
+    Fields may be quoted ("user 1") where the separator is one character; an unbalanced
+    quote leaves the line as it stands (its error then names it).
+    """
+    line = line.rstrip("\r\n")
+    if '"' in line and len(separator) == 1 and separator != " ":
+        try:
+            fields = next(csv.reader([line], delimiter=separator, strict=True), [])
+        except csv.Error:
+            fields = line.split(separator)
+    elif separator == " ":
+        fields = line.split()
+    else:
+        fields = line.split(separator)
+    fields = [field.strip() for field in fields]
+    while fields and not fields[-1]:
+        fields.pop()
+    return fields
+
+
+# ---------------------------------------------------------------------------------------
+# The fast path: lossless integer ids, one clean separator
+
+class _NotFast(Exception):
+    """The fast path cannot read this file; the slow one reads it or says what is wrong."""
+
+
+def _load_fast(path, layout, progress, timestamps):
+    """``np.loadtxt`` a block at a time, or _NotFast for anything it cannot read exactly."""
+    if layout.n_fields not in (3, 4):
+        raise _NotFast
+    capacity = _count_lines(path, layout.data_offset)
+    users = np.empty(capacity, np.int64)
+    items = np.empty(capacity, np.int64)
+    ratings = np.empty(capacity)
+    times = np.empty(capacity, np.int64) if timestamps and layout.n_fields == 4 else None
+    filled = 0
+    for block in _blocks(path, layout, progress):
+        parsed, checked = _parse_block(block, layout)
+        m = len(parsed)
+        if filled + m > capacity or not _lossless_ids(checked, parsed, layout):
+            raise _NotFast  # more rows than newlines ("\r" line ends), or an id's text lost
+        users[filled:filled + m] = parsed["user"]
+        items[filled:filled + m] = parsed["item"]
+        ratings[filled:filled + m] = parsed["rating"]
+        if times is not None:
+            times[filled:filled + m] = parsed["time"]
+        filled += m
+    if filled == 0 or not np.isfinite(ratings[:filled]).all():
+        raise _NotFast  # the slow path names the line
+    user_ids, rows = ids.number(users[:filled])
+    del users
+    item_ids, cols = ids.number(items[:filled])
+    del items
+    try:
+        X, order = build_matrix(rows, cols, ratings[:filled], (len(user_ids), len(item_ids)))
+    except RepeatedPair:
+        raise _NotFast from None  # the slow path names both lines
+    if times is None:
+        return Ratings(X, user_ids, item_ids, np.full(filled, np.nan))
+    return Ratings(X, user_ids, item_ids, times[order].astype(float))
+
+
+def _count_lines(path, offset):
+    """Lines in a file from offset, the last one counted even without its newline (an upper
+    bound on the ratings it holds)."""
+    count = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while chunk := f.read(BLOCK_BYTES):
+            count += chunk.count(b"\n")
+    return count + 1
+
+
+def _blocks(path, layout, progress):
+    """The file's text from the first data line, in blocks of whole lines."""
+    total = os.path.getsize(path)
+    rest = b""
+    with open(path, "rb") as f:
+        f.seek(layout.data_offset)
+        done = layout.data_offset
+        while chunk := f.read(BLOCK_BYTES):
+            done += len(chunk)
+            chunk = rest + chunk
+            end = chunk.rfind(b"\n") + 1  # 0 when a line is longer than a block: read on
+            block, rest = chunk[:end], chunk[end:]
+            if len(rest) > MAX_LINE:
+                raise _NotFast  # the slow path refuses the line as soon as it sees it
+            if block:
+                yield block
+            if progress is not None:
+                progress(done, total)
+    if rest.strip():  # a last line without its newline
+        yield rest + b"\n"
+
+
+def _parse_block(block, layout):
+    """A block of lines as records of (user, item, rating[, time]), and the bytes whose
+    separators ``_lossless_ids`` checks; or _NotFast.
+
+    ``np.loadtxt`` refuses any line whose number of fields differs from the first's, and
+    any field that is not an integer id, a number or an integer time: such files take the
+    slow path, which accepts what it can (empty trailing fields, string ids) and names the
+    line of what it cannot.
+    """
+    separator = layout.separator
+    if separator == "::":
+        if b"," in block:
+            raise _NotFast
+        block = block.replace(b"::", b",")
+        separator = ","
+    try:
+        parsed = np.loadtxt(io.BytesIO(block), encoding="utf-8", ndmin=1, comments=None,
+                            delimiter=None if separator == " " else separator, quotechar=None,
+                            dtype=_RECORD[layout.n_fields])
+    except (ValueError, UnicodeDecodeError, KeyError) as err:
+        raise _NotFast from err
+    return parsed, block
+
+
+_RECORD = {3: np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64)]),
+           4: np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64),
+                        ("time", np.int64)])}
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _lossless_ids(block, parsed, layout):
+    """Whether every user and item field of the block is its integer's own text.
+
+    ``np.loadtxt`` reads ``007``, ``+7`` and `` 7`` as 7. The separators and line ends of a
+    block of m well-formed lines are m * n_fields bytes, whose positions give each id
+    field's length; a field is its integer's canonical text exactly when that length is
+    the integer's number of digits. One vectorised pass over the block.
+    """
+    m = len(parsed)
+    if m == 0:
+        return True
+    separator = {"::": ",", " ": " "}.get(layout.separator, layout.separator)
+    raw = np.frombuffer(block, dtype=np.uint8)
+    marks = raw == ord(separator)
+    marks |= raw == ord("\n")
+    cuts = np.flatnonzero(marks)
+    if len(cuts) != m * layout.n_fields:
+        return False  # blank lines, runs of spaces, separators inside fields
+    cuts = cuts.reshape(m, layout.n_fields)
+    starts = np.empty(m, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = cuts[:-1, -1] + 1
+    return (_is_decimal_length(parsed["user"], cuts[:, 0] - starts)
+            and _is_decimal_length(parsed["item"], cuts[:, 1] - cuts[:, 0] - 1))
+
+
+def _is_decimal_length(values, lengths):
+    """Whether each non-negative value has exactly ``lengths`` decimal digits (0 has one)."""
+    if values.min() < 0 or lengths.min() < 1 or lengths.max() > 19:
+        return False
+    low = np.where(lengths == 1, 0, _POW10[np.minimum(lengths, 19) - 1])
+    fits = (lengths == 19) | (values < _POW10[np.minimum(lengths, 18)])
+    return bool(np.all(values >= low) and np.all(fits))
+
+
+# ---------------------------------------------------------------------------------------
+# The line-by-line path: any ids, quoted fields, and the exact line of any error
+
+def _load_slow(path, layout, progress, timestamps):
+    """Every line parsed in Python; ValueError naming file and line at the first bad one."""
+    user_codes, item_codes = {}, {}
+    # compact growing columns: 8 bytes a rating, not a Python object
+    rows, cols, values, lines, times = (array("q"), array("q"), array("d"), array("q"),
+                                        array("d"))
+    separator, header_line = layout.separator, layout.header_line
+    # a line with none of these needs no stripping, unquoting or second look
+    suspects = ('"', "#") + tuple(c for c in " \t" if c != separator)
+    for first, chunk, done, total in _line_chunks(path, layout.bom):
+        for number, line in enumerate(chunk, first):
+            fields = line.split() if separator == " " else line.split(separator)
+            if (len(fields) != 3 and len(fields) != 4) or "" in fields or any(
+                    c in line for c in suspects):
+                # blank, comment, quoted, padded, short or long: the general path
+                if number == header_line or not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                fields = split_fields(line, separator)
+                _check_rating_fields(fields, line, path, number, separator)
+            elif number == header_line:
+                continue
+            try:
+                value = float(fields[2])
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                _check_rating_fields(fields, line, path, number, separator)  # raises
+            rows.append(user_codes.setdefault(fields[0], len(user_codes)))
+            cols.append(item_codes.setdefault(fields[1], len(item_codes)))
+            values.append(value)
+            lines.append(number)
+            if timestamps:
+                times.append(parse_time(fields[3], path, number) if len(fields) == 4
+                             else math.nan)
+        if progress is not None:
+            progress(done, total)
+    if not values:
+        raise ValueError(f"{path} holds no ratings")
+    user_ids, rows = _renumber(user_codes, rows)
+    item_ids, cols = _renumber(item_codes, cols)
+    try:
+        X, order = build_matrix(rows, cols, np.frombuffer(values), (len(user_ids),
+                                                                    len(item_ids)))
+    except RepeatedPair as repeat:
+        raise ValueError(f"{path}, line {lines[repeat.second]}: the pair rated on line "
+                         f"{lines[repeat.first]} is rated again") from None
+    times = np.frombuffer(times)[order] if timestamps else np.full(len(order), np.nan)
+    return Ratings(X, user_ids, item_ids, times)
+
+
+def _line_chunks(path, offset):
+    """The file's lines from offset, decoded, a chunk at a time.
+
+    Yields ``(number of the chunk's first line, list of str lines, bytes read, bytes in
+    the file)``. Lines end with "\\n", "\\r\\n" or "\\r". A line longer than MAX_LINE, or
+    one that is not UTF-8, raises ValueError naming it as soon as it is read.
+    """
+    total = os.path.getsize(path)
+    number, rest, done = 1, b"", offset
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while True:
+            chunk = f.read(READ_BYTES)
+            done += len(chunk)
+            data = rest + chunk
+            if not data:
+                return
+            if chunk:
+                # cut after the last complete line end; a "\r" at the very end may be the
+                # first half of "\r\n"
+                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+                if cut == 0:
+                    if len(data) > MAX_LINE:
+                        raise _too_long(path, number)
+                    rest = data
+                    continue
+                body, rest = data[:cut], data[cut:]
+            else:  # the end of the file: what is left is the last line
+                body, rest = data, b""
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad = number + len(_LINE_END.findall(body, 0, err.start))
+                raise ValueError(f"{path}, line {bad}: not UTF-8 text ({err.reason}); save "
+                                 "the file as UTF-8") from None
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            lines = text.split("\n")
+            if text.endswith("\n"):
+                lines.pop()
+            long = [i for i, line in enumerate(lines) if len(line) > MAX_LINE]
+            if long:
+                raise _too_long(path, number + long[0])
+            yield number, lines, done, total
+            number += len(lines)
+            if not chunk:
+                return
+
+
+def _renumber(first_seen, codes):
+    """Sorted typed ids from a {text: code in order of first appearance} dict, and the
+    codes renumbered to positions among them."""
+    distinct = ids.typed(first_seen)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(len(order), dtype=np.int32 if len(order) < 2 ** 31 else np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[np.frombuffer(codes, dtype=np.int64)]
+
+
+def _shown(line):
+    """At most 80 characters of a line, for a message (not a 200 MB one)."""
+    text = line.strip()
+    return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+_SEPARATOR_NAMES = {",": "commas", "\t": "tabs", "::": "'::'", ";": "semicolons",
+                    "|": "'|'", " ": "spaces"}
+
+
+def _check_rating_fields(fields, line, path, number, separator):
+    """ValueError naming file and line unless the fields are user, item, rating [, time]."""
+    if len(fields) not in (3, 4):
+        raise ValueError(f"{path}, line {number}: expected 'user item rating [timestamp]', "
+                         f"got {len(fields)} field{'s' * (len(fields) != 1)} (split by "
+                         f"{_SEPARATOR_NAMES[separator]}): {_shown(line)}")
+    empty = [i + 1 for i, field in enumerate(fields) if not field]
+    if empty:
+        raise ValueError(f"{path}, line {number}: field {empty[0]} is empty: {_shown(line)}")
+    try:
+        rating = float(fields[2])
+    except ValueError:
+        raise ValueError(f"{path}, line {number}: rating {fields[2][:40]!r} is not a "
+                         "number") from None
+    if not np.isfinite(rating):
+        raise ValueError(f"{path}, line {number}: rating must be a finite number, got "
+                         f"{fields[2][:40]!r}")
+
+
+def parse_time(text, path, number):
+    """A timestamp in seconds: a number (Unix time) or an ISO date or date-time."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = float(np.datetime64(text.replace(" ", "T"), "s").astype(np.int64))
+        except ValueError:
+            raise ValueError(f"{path}, line {number}: timestamp {text[:40]!r} is neither a "
+                             "number (seconds) nor an ISO date (2005-09-06)") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{path}, line {number}: timestamp {text[:40]!r} is not finite")
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# Triples to a matrix, shared by both paths and data.from_triples
+
+class RepeatedPair(ValueError):
+    """A (user, item) pair given twice: at positions ``first`` and ``second`` (later)."""
+
+    def __init__(self, first, second):
+        super().__init__(f"the pair at position {first} is given again at {second}")
+        self.first, self.second = first, second
+
+
+def build_matrix(rows, cols, values, shape):
+    """A CSR array with one stored entry per triple, zeros included, in canonical form.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int, shape (m,)
+    values : ndarray of shape (m,)
+    shape : (int, int)
+
+    Returns
+    -------
+    X : csr_array of shape ``shape``
+    order : ndarray of int, shape (m,)
+        The position among the triples of each stored entry: ``X.data == values[order]``.
+
+    Raises
+    ------
+    RepeatedPair
+        When two triples name the same (row, col), with the earliest repeat.
+    """
+    m = len(rows)
+    # numbering the triples from 1 keeps every entry stored: a sum of positions is never 0
+    position = sparse.coo_array((np.arange(1, m + 1, dtype=np.int64), (rows, cols)),
+                                shape=shape).tocsr()
+    if position.nnz != m:  # tocsr summed a pair given twice into one entry
+        raise RepeatedPair(*_first_repeat(rows, cols, shape[1]))
+    order = position.data - 1
+    return sparse.csr_array((values[order], position.indices, position.indptr),
+                            shape=shape), order
+
+
+def _first_repeat(rows, cols, d):
+    """Positions (first, second) of the pair whose second appearance comes earliest."""
+    key = np.asarray(rows, dtype=np.int64) * d + cols
+    order = np.argsort(key, kind="stable")  # a pair's appearances stay in file order
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+    second = repeat[np.argmin(order[repeat])]
+    group_start = np.searchsorted(key[order], key[order][second])
+    return int(order[group_start]), int(order[second])
+
+
+# ---------------------------------------------------------------------------------------
+# Pairs files (user, item) and test files against a training file's ids
+
+def load_pairs(path, *, known=None, timestamps=False):
+    """Read ``user item`` lines (or ratings lines: the rating is ignored, the fourth field
+    is the timestamp), with the separators and headers of ratings files.
+
+    Parameters
+    ----------
+    path : str or path-like
+    known : (user_ids, item_ids) or None
+        A model's ids: a first line that names columns is still data when its user or item
+        is one of them (string ids such as ``alice,book`` look like column names).
+    timestamps : bool, default False
+        Also return each pair's timestamp (NaN where a line has none).
+
+    Returns
+    -------
+    users, items : ndarray of shape (m,)
+        The ids, typed as ``load_ratings`` types them (``ids.typed``, per column).
+    times : ndarray of shape (m,), only with ``timestamps``
+    """
+    check_regular_file(path, "pairs")
+    layout = sniff(path, min_fields=2)
+    header_line = layout.header_line
+    if header_line and known is not None:
+        fields = split_fields(layout.header, layout.separator)
+        if (ids.index_of(known[0], ids.typed(fields[:1]))[0] >= 0
+                or len(fields) > 1 and ids.index_of(known[1], ids.typed(fields[1:2]))[0] >= 0):
+            header_line = 0
+    users, items, times = [], [], []
+    for first, chunk, _, _ in _line_chunks(path, layout.bom):
+        for number, line in enumerate(chunk, first):
+            if number == header_line or not line.strip() or line.lstrip().startswith("#"):
+                continue
+            fields = split_fields(line, layout.separator)
+            if not 2 <= len(fields) <= 4 or not all(fields[:2]):
+                raise ValueError(f"{path}, line {number}: expected 'user item' (or 'user "
+                                 f"item rating [timestamp]'), got {_shown(line)}")
+            users.append(fields[0])
+            items.append(fields[1])
+            if timestamps:
+                times.append(parse_time(fields[3], path, number) if len(fields) == 4
+                             and fields[3] else np.nan)
+    if not users:
+        raise ValueError(f"{path} holds no pairs" + (f" (only the header {layout.header!r})"
+                                                     if layout.header else ""))
+    out = (ids.typed(users), ids.typed(items))
+    return out + (np.array(times, dtype=float),) if timestamps else out
+
+
+def load_test_ratings(path, user_ids, item_ids, *, timestamps=False):
+    """Read a test ratings file against a training file's ids.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ratings file, in any format ``load_ratings`` reads.
+    user_ids, item_ids : ndarray
+        The training file's ids, as ``load_ratings`` returned them.
+    timestamps : bool, default False
+        Also return each rating's timestamp.
+
+    Returns
+    -------
+    rows, cols : ndarray of int, shape (m,)
+        The training matrix's row and column of each test rating, -1 for an id it lacks.
+    values : ndarray of shape (m,)
+        Every test rating, zeros included.
+    times : ndarray of shape (m,), only with ``timestamps``
+    """
+    T, test_users, test_items, times = load_ratings(path, timestamps=True)
+    rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))  # every stored entry
+    found = (ids.index_of(user_ids, test_users)[rows], ids.index_of(item_ids, test_items)[T.indices],
+             T.data)
+    return found + (times,) if timestamps else found
+
+
+# ---------------------------------------------------------------------------------------
+# Items files: titles
+
+def load_items(path):
+    """Read an items file: each item's id and title.
+
+    MovieLens ``movies.csv`` (``movieId,title,genres``: a header, titles quoted where they
+    hold commas, UTF-8) or ``u.item`` (``id|title|date|...``, ``|``-separated, latin-1, no
+    header), told apart by their content; semicolon- or tab-separated files too. An id
+    given twice keeps its first title. A quote left open is an error naming its line,
+    never a title that swallows the rest of the file.
+
+    Returns
+    -------
+    item_ids : ndarray of shape (m,)
+        Typed as ``load_ratings`` types them.
+    titles : ndarray of object (str), shape (m,)
+    """
+    check_regular_file(path, "items")
+    with open(path, "rb") as f:
+        first = f.readline(MAX_LINE + 1)
+    pipe = first.split(b"|")[0].strip().isdigit()
+    counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
+    delimiter = "|" if pipe else max(counts, key=counts.get)
+    encoding = "latin-1" if pipe else "utf-8-sig"
+    titles = {}
+    try:
+        with open(path, newline="", encoding=encoding) as f:
+            reader = csv.reader(f, delimiter=delimiter, strict=True,
+                                quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
+            last_line = 0
+            for row in reader:
+                if reader.line_num > last_line + 1 and any("\n" in field or "\r" in field
+                                                           for field in row):
+                    raise ValueError(f"{path}, line {last_line + 1}: a quote is left open "
+                                     f"(its field runs on to line {reader.line_num})")
+                last_line = reader.line_num
+                if not row or not "".join(row).strip():
+                    continue
+                if len(row) < 2:
+                    raise ValueError(f"{path}, line {last_line}: expected 'id{delimiter}"
+                                     f"title...', got {len(row)} field")
+                if last_line == 1 and not pipe and names_columns([c.strip() for c in row]):
+                    continue  # the header, "movieId,title,genres"
+                titles.setdefault(row[0].strip(), row[1].strip())
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason}); movies.csv is UTF-8, "
+                         "u.item latin-1") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}, line {reader.line_num}: {err}") from None
+    if not titles:
+        raise ValueError(f"{path} holds no items")
+    item_ids = ids.typed(titles)
+    out = np.empty(len(titles), dtype=object)
+    out[:] = list(titles.values())
+    return item_ids, out
