@@ -75,7 +75,7 @@ def evaluate(train_path, test_path, seeds):
     rows, cols, test = data.load_test_ratings(test_path, user_ids, item_ids)
     results = {"train": train_path, "ratings": int(X.nnz), "test_ratings": len(test),
                "cold_pairs": int(np.sum((rows < 0) | (cols < 0))), "rmse": {}, "fit_s": {}}
-    baseline = recommender.fit(X, rounds=0)
+    baseline = recommender.fit(X, item_stages=0, user_stages=0)
     results["rmse"].update(recommender.baseline_rmse(X, baseline, data.Hidden(rows, cols, test)))
     K, course_rmse, validation = course_model(X, rows, cols, test)
     results["rmse"][f"the course's EM (K = {K}, chosen inside the training file)"] = course_rmse

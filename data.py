@@ -62,11 +62,11 @@ def from_triples(users, items, ratings, *, timestamps=None):
                for name, column in columns.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"users, items and ratings must have the same length, got {lengths}")
+    if lengths["ratings"] == 0:
+        raise ValueError("ratings is empty: there is no rating")
     user_ids, rows = ids.number(ids.from_values(users, "users"))
     item_ids, cols = ids.number(ids.from_values(items, "items"))
     values = _finite_column(ratings, "ratings")
-    if len(values) == 0:
-        raise ValueError("ratings is empty: there is no rating")
     try:
         X, order = ratingsfile.build_matrix(rows, cols, values, (len(user_ids), len(item_ids)))
     except ratingsfile.RepeatedPair as repeat:
@@ -123,7 +123,7 @@ class Hidden(NamedTuple):
     values: np.ndarray
 
 
-def holdout(X, fraction, seed=0):
+def holdout(X, fraction, seed=0, *, times=None):
     """Hide a random fraction of the observed entries of X, for an honest test.
 
     Every user keeps at least one rating (so a user with a single rating keeps it); of the
@@ -139,6 +139,8 @@ def holdout(X, fraction, seed=0):
         In [0, 1).
     seed : int
         Seed of the ``RandomState`` that picks the entries.
+    times : array_like of shape (nnz,) or None
+        Timestamps of a canonical CSR X's stored entries, in their order: split with them.
 
     Returns
     -------
@@ -146,9 +148,14 @@ def holdout(X, fraction, seed=0):
         X with the hidden entries set to 0 (removed, when X is sparse); X is not changed.
     hidden : Hidden
         ``rows``, ``cols``, ``values``, each of shape (m,), in row-major order.
+    times_train, times_hidden : ndarray, only with ``times``
+        The timestamps of X_train's stored entries and of the hidden ones, in their orders.
     """
     if not (is_real(fraction) and 0 <= fraction < 1):
         raise ValueError(f"fraction must be a number in [0, 1), got {fraction!r}")
+    if times is not None and not (sparse.issparse(X) and X.format == "csr" and
+                                  X.has_canonical_format and np.shape(times) == (X.nnz,)):
+        raise ValueError("times must hold one timestamp per stored entry of a canonical CSR X")
     X = check_ratings(X, stored_zeros=sparse.issparse(X))
     if sparse.issparse(X):
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
@@ -174,7 +181,37 @@ def holdout(X, fraction, seed=0):
     else:
         X_train = X.copy()
         X_train[hidden.rows, hidden.cols] = 0
+    if times is not None:
+        times = np.asarray(times, dtype=float)
+        return X_train, hidden, times[~hide], times[hide]
     return X_train, hidden
+
+
+def split_lines(users, fraction, seed=0):
+    """Which lines of a ratings file go to a test file, by ``holdout``'s rule.
+
+    Parameters
+    ----------
+    users : sequence of shape (m,)
+        Each line's user id.
+    fraction : float
+        In [0, 1).
+    seed : int
+
+    Returns
+    -------
+    ndarray of bool, shape (m,)
+        True for the lines of the test file; every user keeps a line (a training rating).
+    """
+    _, codes = ids.number(ids.typed(list(map(str, users))))
+    lines = np.arange(len(codes))
+    # one row per user, one column per line: holdout hides columns, every row keeping one
+    X = sparse.csr_array((np.ones(len(codes)), (codes, lines)),
+                         shape=(int(codes.max()) + 1 if len(codes) else 0, len(codes)))
+    _, hidden = holdout(X, fraction, seed)
+    to_test = np.zeros(len(codes), dtype=bool)
+    to_test[hidden.cols] = True
+    return to_test
 
 
 # ---------------------------------------------------------------------------------------

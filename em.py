@@ -30,7 +30,7 @@ import summary
 from common import GaussianMixture, check_mixture, check_number, check_post, init
 
 
-def estep(X, mixture):
+def estep(X, mixture, *, log_pattern=None, pattern_weight=0.0):
     """E-step: posteriors over the components and the log-likelihood.
 
     Parameters
@@ -39,6 +39,13 @@ def estep(X, mixture):
         Ratings, 0 = missing.
     mixture : GaussianMixture
         ``mu`` (K, d), ``var`` (K,), ``p`` (K,).
+    log_pattern : array_like of shape (K, d) or None
+        ``log pi[j, l]``: each component's distribution over which items are rated (see
+        ``pattern``). With ``pattern_weight`` w > 0 the log-joint gains ``w sum_{l in C_u}
+        log pi[j, l]``: which items a user rated is evidence of their component, since
+        ratings are not missing at random.
+    pattern_weight : float, default 0
+        w >= 0; 0 is the course's E-step (and ``log_pattern`` is then ignored).
 
     Returns
     -------
@@ -55,32 +62,63 @@ def estep(X, mixture):
     """
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
-    post_t, log_likelihood = _estep(ratings, mixture)
-    return post_t.T, log_likelihood
+    pattern_weight = check_number("pattern_weight", pattern_weight, positive=False)
+    if pattern_weight:
+        log_pattern = check_log_pattern(log_pattern, mixture.mu.shape)
+    post_t, log_likelihood = _estep(ratings, mixture, log_pattern, pattern_weight)
+    return post_t.T, float(log_likelihood[0])
 
 
-def _estep(ratings, mixture):
-    """E-step on a Summary: ``post_t`` (K, n) and the log-likelihood."""
+def _estep(ratings, mixture, log_pattern=None, pattern_weight=0.0, n_groups=1):
+    """E-step on a Summary: ``post_t`` (K, n) and the log-likelihood, shape (n_groups,).
+
+    With ``n_groups`` G > 1 the mixture stacks G mixtures of K / G components each, fitted
+    side by side (``run_many``): each group's posteriors are normalised on their own, with
+    one exponential per entry (the posteriors are the shifted exponentials over their sum),
+    where the course's single mixture keeps its own order of operations.
+    """
     # Extreme mixtures overflow here; the check below says so, instead of numpy's warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        log_joint = _log_joint(ratings, mixture)
-        log_evidence = logsumexp_columns(log_joint)  # log p(x_Cu), shape (n,)
+        log_joint = _log_joint(ratings, mixture, log_pattern, pattern_weight)
+        if n_groups == 1:
+            log_evidence = logsumexp_columns(log_joint)[None]  # log p(x_Cu), shape (1, n)
+        else:
+            grouped = log_joint.reshape(n_groups, -1, ratings.n)
+            top = grouped.max(axis=1)
+            shifted = np.subtract(grouped, top[:, None], out=grouped)
+            if ratings.dtype == np.float32:
+                # floored where float32 is still normal: no subnormal reaches the products
+                # (they would be 0 there in any case), and no pass is spent zeroing them
+                shifted = np.exp(np.maximum(shifted, LOG_FLOOR_32, out=shifted), out=shifted)
+            else:
+                shifted = _exp_clamped(shifted)
+            total = shifted.sum(axis=1)  # in [1, K]: the largest term is exactly 1
+            log_evidence = np.log(total) + top
     if not np.isfinite(log_evidence).all():
         raise ValueError(
             "the mixture gives a log-likelihood that is not a finite number (NaN or inf) for "
-            f"user {np.flatnonzero(~np.isfinite(log_evidence))[0]}: mixture.var and "
+            f"user {np.argwhere(~np.isfinite(log_evidence))[0][-1]}: mixture.var and "
             "mixture.mu must be such that var, 1 / var and the squared distances stay within "
             "float64 (roughly 1e-300 < var < 1e300 and |mu|, |X| < 1e150)")
-    log_post = np.subtract(log_joint, log_evidence, out=log_joint)
-    return _exp_clamped(log_post), float(log_evidence.sum())
+    if n_groups == 1:
+        post_t = _exp_clamped(np.subtract(log_joint, log_evidence, out=log_joint))
+    else:
+        post_t = np.divide(shifted, total[:, None], out=shifted).reshape(log_joint.shape)
+    return post_t, log_evidence.sum(axis=1)
 
 
-def _log_joint(ratings, mixture):
-    """``log p_j + log N(x_Cu | mu_j,Cu, var_j I)`` for every component and user, shape (K, n)."""
+def _log_joint(ratings, mixture, log_pattern=None, pattern_weight=0.0):
+    """``log p_j + log N(x_Cu | mu_j,Cu, var_j I)`` for every component and user, shape (K, n),
+    plus ``pattern_weight * sum_{l in C_u} log_pattern[j, l]`` when the weight is not 0."""
     mu, var, p = mixture
     mu = mu - ratings.centre  # distances are the same between centred ratings and means
     # ||x_Cu - mu_j,Cu||^2 = ||x_u||^2 - 2 x_u . mu_j + mask_u . mu_j^2: one product with [X | mask]
-    sq_dist = ratings.score(np.hstack([-2 * mu, mu ** 2]))
+    on_mask = mu ** 2
+    if pattern_weight:
+        # the pattern's term rides on the same product: divided by -2 var below, it is
+        # + w * mask_u . log_pattern_j (and it is >= 0 here, so the clamp below stays right)
+        on_mask = on_mask - (2 * pattern_weight) * var[:, None] * log_pattern
+    sq_dist = ratings.score(np.hstack([-2 * mu, on_mask]))
     sq_dist += ratings.sq_norm
     # Rounding can push an exact match a hair below zero; a squared distance cannot be.
     np.maximum(sq_dist, 0, out=sq_dist)
@@ -128,11 +166,45 @@ def mstep(X, post, mixture, min_variance=.25, *, mean_prior=0.0):
 
 def _mstep(ratings, post_t, mixture, min_variance, mean_prior=0.0):
     """M-step on a Summary, from ``post_t`` (K, n)."""
-    d, centre = ratings.d, ratings.centre
-    # Sufficient statistics, one product: sum_u post[u, j] (x_ul - centre) and
-    # sum_u post[u, j] [l in C_u]; the ratings are centred inside the summary
+    return mixture_from_moments(moments(ratings, post_t), mixture, min_variance, mean_prior)
+
+
+class Moments(NamedTuple):
+    """The sufficient statistics of an M-step: sums over users, weighted by the posteriors.
+
+    Sums of blocks of users add up (``add_moments``), which is all a distributed M-step
+    needs; the ratings are centred on ``centre`` (the summary's) in every one of them.
+    """
+
+    weighted_sum: np.ndarray  # (K, d): sum_u post[u, j] (x_ul - centre) [l in C_u]
+    support: np.ndarray  # (K, d): sum_u post[u, j] [l in C_u]
+    sq_norm: np.ndarray  # (K,): sum_u post[u, j] ||x_Cu - centre||^2
+    n_obs: np.ndarray  # (K,): sum_u post[u, j] |C_u|
+    weight: np.ndarray  # (K,): sum_u post[u, j]
+    n: int  # users summed over
+    centre: float
+
+
+def moments(X, post_t):
+    """The ``Moments`` of X (a Summary) under posteriors ``post_t`` of shape (K, n)."""
+    ratings = summary.summarise(X)
+    # one product with [X - centre | mask] gives the weighted sums and the supports
     stats = ratings.moments(post_t)
-    weighted_sum, support = stats[:, :d], stats[:, d:]
+    d = ratings.d
+    return Moments(stats[:, :d], stats[:, d:], post_t @ ratings.sq_norm,
+                   post_t @ ratings.n_rated, post_t.sum(axis=1), ratings.n, ratings.centre)
+
+
+def add_moments(a, b):
+    """The Moments of two blocks of users together (their centres must be the same)."""
+    if a.centre != b.centre:
+        raise ValueError(f"moments centred on {a.centre} and {b.centre} do not add up")
+    return Moments(*(x + y for x, y in zip(a[:6], b[:6])), a.centre)
+
+
+def mixture_from_moments(moments, mixture, min_variance, mean_prior=0.0):
+    """The M-step's mixture from its sufficient statistics (see ``mstep``)."""
+    weighted_sum, support, centre = moments.weighted_sum, moments.support, moments.centre
     if mean_prior > 0:
         # shrunk toward 0 in the ratings' own scale: (sum of ratings) / (support + lambda)
         mu = (weighted_sum + centre * support) / (support + mean_prior)
@@ -144,18 +216,34 @@ def _mstep(ratings, post_t, mixture, min_variance, mean_prior=0.0):
         np.copyto(mu, mixture.mu, where=~enough)  # kept exactly, not via the centre
     # sum_u post[u, j] ||x_Cu - mu_j,Cu||^2, expanded over the same (centred) statistics
     mu_c = mu - centre
-    sq_err = (post_t @ ratings.sq_norm - 2 * np.sum(mu_c * weighted_sum, axis=1)
+    sq_err = (moments.sq_norm - 2 * np.sum(mu_c * weighted_sum, axis=1)
               + np.sum(mu_c ** 2 * support, axis=1))
-    n_obs = post_t @ ratings.n_rated
+    n_obs = moments.n_obs
     # A component that sees no rating has no evidence about its spread: keep the old one.
     var = np.divide(sq_err, n_obs, out=mixture.var.copy(), where=n_obs > 0)
     var = np.maximum(var, min_variance)
-    p = post_t.sum(axis=1) / ratings.n
+    p = moments.weight / moments.n
     return GaussianMixture(mu, var, p)
 
 
+def pattern_from_moments(moments, smoothing=1.0):
+    """``log pi`` (K, d): each component's distribution over which items its users rated,
+    ``pi[j, l] = (support[j, l] + a) / sum_l (support[j, l] + a)`` with ``a = smoothing``
+    (so that an item no user of j rated keeps a small probability)."""
+    smoothed = moments.support + smoothing
+    return np.log(smoothed) - np.log(smoothed.sum(axis=1, keepdims=True))
+
+
+def pattern(X, post, smoothing=1.0):
+    """``log pi`` of shape (K, d) under posteriors ``post`` (n, K), for ``estep``."""
+    ratings = summary.summarise(X)
+    post = check_post(post, ratings.n, np.shape(post)[1] if np.ndim(post) == 2 else 0)
+    smoothing = check_number("smoothing", smoothing, positive=True)
+    return pattern_from_moments(moments(ratings, np.ascontiguousarray(post.T)), smoothing)
+
+
 def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
-        callback=None):
+        pattern_weight=0.0, pattern_smoothing=1.0, callback=None):
     """Alternate E- and M-steps until the log-likelihood stops improving.
 
     Stops after the first iteration whose E-step gives ``new_ll - old_ll <= tol *
@@ -182,6 +270,13 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
         Floor of every variance, as in ``mstep``.
     mean_prior : float, default 0
         Shrinkage of the means toward 0, as in ``mstep``.
+    pattern_weight : float, default 0
+        Weight w >= 0 of the pattern of ratings in the E-step (see ``estep``): from the
+        second E-step on, each M-step's ``pattern_from_moments`` scores the next E-step.
+        The log-likelihood compared is then the E-step's objective, pattern term included.
+        0 is the course's run.
+    pattern_smoothing : float, default 1
+        The pseudo-count of ``pattern_from_moments`` (> 0).
     callback : callable or None
         Called as ``callback(iteration, log_likelihood)`` after each E-step (iteration
         counts from 1), e.g. to show progress.
@@ -202,33 +297,143 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
     check_post(post, ratings.n, mixture.mu.shape[0])
-    # a negative or NaN tol would never let the stopping rule hold
-    tol = check_number("tol", tol, positive=False)
-    min_variance = check_number("min_variance", min_variance, positive=True)
-    mean_prior = check_number("mean_prior", mean_prior, positive=False)
+    options = _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
+                                 pattern_smoothing)
+    report = None if callback is None else (lambda iteration, lls: callback(iteration, lls[0]))
+    (result,) = _run_stacked(ratings, [mixture], options, report)
+    if not result.converged:
+        warnings.warn(f"EM did not converge in max_iter = {max_iter} iterations",
+                      RuntimeWarning, stacklevel=2)
+    return result.mixture, result.post, result.log_likelihood
+
+
+class Run(NamedTuple):
+    """One EM run's end, as ``run_many`` returns it."""
+
+    mixture: GaussianMixture
+    post: np.ndarray  # (n, K)
+    log_likelihood: float
+    iterations: int
+    converged: bool  # False when it stopped at max_iter
+
+
+def run_many(X, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
+             pattern_weight=0.0, pattern_smoothing=1.0, callback=None):
+    """``run`` from several starting mixtures of the same K at once, on the same X.
+
+    The mixtures are stacked, so that each iteration is one pair of products for all of
+    them; each stops by ``run``'s rule as if it ran alone (and leaves the stack), so every
+    result is ``run``'s from that start, to rounding. Used by the recommender, which
+    averages many runs.
+
+    Parameters
+    ----------
+    X : array_like or sparse array of shape (n, d), or a summary.Summary
+    mixtures : sequence of GaussianMixture
+        The starts, all with the same number of components K.
+    tol, max_iter, min_variance, mean_prior, pattern_weight, pattern_smoothing
+        As in ``run``.
+    callback : callable or None
+        Called as ``callback(iteration, log_likelihoods)`` after each E-step, with a dict
+        {index of the start: log-likelihood} of the runs still going.
+
+    Returns
+    -------
+    list of Run
+        One per start, in their order. Runs stopped by ``max_iter`` say so (``converged``
+        False) and warn once for all of them.
+    """
+    ratings = summary.summarise(X)
+    mixtures = [check_mixture(m, ratings.d) for m in mixtures]
+    if not mixtures:
+        raise ValueError("mixtures must hold at least one starting mixture")
+    sizes = {m.mu.shape[0] for m in mixtures}
+    if len(sizes) != 1:
+        raise ValueError(f"mixtures must all have the same K, got {sorted(sizes)}")
+    options = _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
+                                 pattern_smoothing)
+    results = _run_stacked(ratings, mixtures, options, callback)
+    stopped = sum(not r.converged for r in results)
+    if stopped:
+        warnings.warn(f"{stopped} of {len(results)} EM runs did not converge in max_iter = "
+                      f"{max_iter} iterations", RuntimeWarning, stacklevel=2)
+    return results
+
+
+def _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
+                       pattern_smoothing):
+    """The options of run and run_many, checked, as a dict."""
     if max_iter is not None and not (isinstance(max_iter, (int, np.integer))
                                      and not isinstance(max_iter, bool) and max_iter >= 1):
         raise ValueError(f"max_iter must be at least 1 or None, got {max_iter!r}")
-    old_ll = None
+    return {
+        # a negative or NaN tol would never let the stopping rule hold
+        "tol": check_number("tol", tol, positive=False),
+        "max_iter": max_iter,
+        "min_variance": check_number("min_variance", min_variance, positive=True),
+        "mean_prior": check_number("mean_prior", mean_prior, positive=False),
+        "pattern_weight": check_number("pattern_weight", pattern_weight, positive=False),
+        "pattern_smoothing": check_number("pattern_smoothing", pattern_smoothing,
+                                          positive=True),
+    }
+
+
+def _run_stacked(ratings, mixtures, options, callback):
+    """The course's loop for G mixtures of K components, stacked into one of G * K.
+
+    Each iteration is one E-step (normalised group by group) and one M-step for the runs
+    still going; a run that meets the stopping rule (or max_iter) leaves the stack.
+    """
+    K = mixtures[0].mu.shape[0]
+    going = list(range(len(mixtures)))
+    stack = GaussianMixture(*(np.concatenate([m[i] for m in mixtures])
+                              for i in range(3)))
     # A start below the variance floor is outside the model the M-steps fit: the first one
     # lifts it and the log-likelihood may drop, which is no sign of convergence; then the
     # comparison starts after that first M-step. Any other start stops as the course's does.
-    first_compared = 3 if np.any(mixture.var < min_variance) else 2
-    iteration = 0
-    while True:
+    first_compared = [3 if np.any(m.var < options["min_variance"]) else 2 for m in mixtures]
+    if options["pattern_weight"]:
+        # the first E-step has no pattern yet (its log-likelihood lacks that term): compare
+        # from the first pair of E-steps that both have it
+        first_compared = [first + 1 for first in first_compared]
+    old_ll, results = [None] * len(mixtures), [None] * len(mixtures)
+    log_pattern, iteration = None, 0
+    while going:
         iteration += 1
-        post_t, ll = _estep(ratings, mixture)  # raises rather than return a NaN to loop on
-        mixture = _mstep(ratings, post_t, mixture, min_variance, mean_prior)
+        weight = options["pattern_weight"] if log_pattern is not None else 0.0
+        # _estep raises rather than return a NaN to loop on
+        post_t, lls = _estep(ratings, stack, log_pattern, weight, n_groups=len(going))
+        stats = moments(ratings, post_t)
+        stack_after = mixture_from_moments(stats, stack, options["min_variance"],
+                                           options["mean_prior"])
+        if options["pattern_weight"]:
+            log_pattern = pattern_from_moments(stats, options["pattern_smoothing"])
         if callback is not None:
-            callback(iteration, ll)
-        if iteration >= first_compared and ll - old_ll <= tol * abs(ll):
+            callback(iteration, {g: float(ll) for g, ll in zip(going, lls)})
+        still = []
+        for position, g in enumerate(going):
+            ll, rows = float(lls[position]), slice(position * K, (position + 1) * K)
+            converged = iteration >= first_compared[g] and ll - old_ll[g] <= _tol_of(options, ll)
+            if converged or iteration == options["max_iter"]:
+                results[g] = Run(GaussianMixture(*(a[rows] for a in stack_after)),
+                                 post_t[rows].T, ll, iteration, converged)
+            else:
+                old_ll[g] = ll
+                still.append(position)
+        if not still:
             break
-        if iteration == max_iter:
-            warnings.warn(f"EM did not converge in max_iter = {max_iter} iterations",
-                          RuntimeWarning, stacklevel=2)
-            break
-        old_ll = ll
-    return mixture, post_t.T, ll
+        if len(still) < len(going):
+            keep = (np.arange(K) + K * np.array(still)[:, None]).ravel()
+            stack_after = GaussianMixture(*(a[keep] for a in stack_after))
+            log_pattern = None if log_pattern is None else log_pattern[keep]
+            going = [going[position] for position in still]
+        stack = stack_after
+    return results
+
+
+def _tol_of(options, ll):
+    """The improvement below which a run stops: tol of the log-likelihood's size."""
+    return options["tol"] * abs(ll)
 
 
 class BestRun(NamedTuple):
@@ -344,16 +549,23 @@ def predict(X, mixture, rows, cols):
 def pairwise_dot(left_t, right_t, rows, cols):
     """``sum_k left_t[k, rows[i]] * right_t[k, cols[i]]`` for each pair, shape (m,).
 
-    In chunks, so that the (K, chunk) gathers stay small when millions of pairs are asked.
+    In chunks of at most CHUNK_BYTES of gathered factors, whatever K and the number of
+    pairs, so that asking for millions of pairs of a wide model needs no more memory.
     """
     out = np.empty(len(rows))
-    for start in range(0, len(rows), _PAIRS_PER_CHUNK):
-        chunk = slice(start, start + _PAIRS_PER_CHUNK)
+    K = left_t.shape[0]
+    if K == 0:
+        out[:] = 0
+        return out
+    per_chunk = max(1, CHUNK_BYTES // (K * (left_t.itemsize + right_t.itemsize)))
+    for start in range(0, len(rows), per_chunk):
+        chunk = slice(start, start + per_chunk)
         out[chunk] = np.einsum("km,km->m", left_t[:, rows[chunk]], right_t[:, cols[chunk]])
     return out
 
 
-_PAIRS_PER_CHUNK = 1 << 20
+# Bytes of gathered factors per chunk of pairs: a few tens of MB at most, in cache-sized bites.
+CHUNK_BYTES = 1 << 24
 
 
 # ---------------------------------------------------------------------------------------
@@ -393,6 +605,8 @@ def _exp_clamped(a):
 
 
 _EXP_FLOOR = np.exp(LOG_FLOOR)
+# exp(-80) ~ 2e-35, above float32's smallest normal number (1.2e-38)
+LOG_FLOOR_32 = -80.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,6 +625,19 @@ def check_pairs(rows, cols, n, d):
         raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
                          f"{cols.shape}")
     return rows.astype(np.intp), cols.astype(np.intp)
+
+
+def check_log_pattern(log_pattern, shape):
+    """Return log_pattern as a float (K, d) array of log-probabilities, or raise ValueError."""
+    if log_pattern is None:
+        raise ValueError("pattern_weight > 0 needs log_pattern, the (K, d) log pi of em.pattern")
+    log_pattern = np.asarray(log_pattern, dtype=float)
+    if log_pattern.shape != shape:
+        raise ValueError(f"log_pattern must have the shape of mixture.mu, {shape}, got "
+                         f"{log_pattern.shape}")
+    if not (np.isfinite(log_pattern).all() and (log_pattern <= 0).all()):
+        raise ValueError("log_pattern must hold finite log-probabilities (<= 0)")
+    return log_pattern
 
 
 def _check_fits_in_memory(ratings):

@@ -712,6 +712,18 @@ def load_test_ratings(path, user_ids, item_ids, *, timestamps=False):
 # ---------------------------------------------------------------------------------------
 # Items files: titles
 
+def _records(reader, path, start):
+    """The rows of a csv reader; its errors (a quote open at the end) name their line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise ValueError(f"{path}, line {start()}: a quote is left open or a field is "
+                             f"malformed ({err})") from None
+
+
 def load_items(path):
     """Read an items file: each item's id and title.
 
@@ -739,29 +751,101 @@ def load_items(path):
         with open(path, newline="", encoding=encoding) as f:
             reader = csv.reader(f, delimiter=delimiter, strict=True,
                                 quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
-            last_line = 0
-            for row in reader:
-                if reader.line_num > last_line + 1 and any("\n" in field or "\r" in field
-                                                           for field in row):
-                    raise ValueError(f"{path}, line {last_line + 1}: a quote is left open "
-                                     f"(its field runs on to line {reader.line_num})")
-                last_line = reader.line_num
+            start = 1  # the line the next record starts on
+            for row in _records(reader, path, lambda: start):
+                if reader.line_num > start and any("\n" in field or "\r" in field
+                                                   for field in row):
+                    raise ValueError(f"{path}, line {start}: a quote is left open (its field "
+                                     f"runs on to line {reader.line_num})")
+                number, start = start, reader.line_num + 1
                 if not row or not "".join(row).strip():
                     continue
                 if len(row) < 2:
-                    raise ValueError(f"{path}, line {last_line}: expected 'id{delimiter}"
+                    raise ValueError(f"{path}, line {number}: expected 'id{delimiter}"
                                      f"title...', got {len(row)} field")
-                if last_line == 1 and not pipe and names_columns([c.strip() for c in row]):
+                if number == 1 and not pipe and names_columns([c.strip() for c in row]):
                     continue  # the header, "movieId,title,genres"
                 titles.setdefault(row[0].strip(), row[1].strip())
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err.reason}); movies.csv is UTF-8, "
                          "u.item latin-1") from None
-    except csv.Error as err:
-        raise ValueError(f"{path}, line {reader.line_num}: {err}") from None
     if not titles:
         raise ValueError(f"{path} holds no items")
     item_ids = ids.typed(titles)
     out = np.empty(len(titles), dtype=object)
     out[:] = list(titles.values())
     return item_ids, out
+
+
+# ---------------------------------------------------------------------------------------
+# Whole lines (for a split that writes them as they are) and one user's ratings
+
+def data_lines(path):
+    """The header (as written, or "") and every data line of a ratings file, verbatim,
+    with each line's user id text; blank and comment lines are left out.
+
+    Every data line is checked as ``load_ratings`` checks it, so that a split writes only
+    files that load.
+
+    Returns
+    -------
+    header : str
+    lines : list of str
+    users : list of str
+    """
+    check_regular_file(path, "ratings")
+    layout = sniff(path)
+    lines, users = [], []
+    for first, chunk, _, _ in _line_chunks(path, layout.bom):
+        for number, line in enumerate(chunk, first):
+            if number == layout.header_line or not line.strip() or \
+                    line.lstrip().startswith("#"):
+                continue
+            fields = split_fields(line, layout.separator)
+            _check_rating_fields(fields, line, path, number, layout.separator)
+            lines.append(line)
+            users.append(fields[0])
+    if not lines:
+        raise ValueError(f"{path} holds no ratings")
+    return layout.header, lines, users
+
+
+def load_user_ratings(path):
+    """One user's ratings: ``item rating [timestamp]`` lines (a header is allowed).
+
+    Returns
+    -------
+    items : ndarray of shape (m,)
+        Typed ids (``ids.typed``).
+    ratings : ndarray of shape (m,)
+    times : ndarray of shape (m,) or None
+        None when no line has a timestamp.
+    """
+    check_regular_file(path, "ratings")
+    layout = sniff(path, min_fields=2)
+    items, ratings, times = [], [], []
+    for first, chunk, _, _ in _line_chunks(path, layout.bom):
+        for number, line in enumerate(chunk, first):
+            if number == layout.header_line or not line.strip() or \
+                    line.lstrip().startswith("#"):
+                continue
+            fields = split_fields(line, layout.separator)
+            if len(fields) not in (2, 3) or not all(fields):
+                raise ValueError(f"{path}, line {number}: expected 'item rating [timestamp]', "
+                                 f"got {_shown(line)}")
+            try:
+                rating = float(fields[1])
+            except ValueError:
+                rating = math.nan
+            if not math.isfinite(rating):
+                raise ValueError(f"{path}, line {number}: rating {fields[1][:40]!r} is not a "
+                                 "finite number")
+            items.append(fields[0])
+            ratings.append(rating)
+            times.append(parse_time(fields[2], path, number) if len(fields) == 3 else math.nan)
+    if not items:
+        raise ValueError(f"{path} holds no ratings")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{path}: an item is rated twice")
+    times = np.array(times)
+    return ids.typed(items), np.array(ratings), times if np.isfinite(times).any() else None

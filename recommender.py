@@ -2,115 +2,108 @@
 
 The course's model, fitted to raw ratings, loses to the item means on real data: raw
 ratings mix each user's and each item's offset with taste, and with most entries missing
-most component means stay at their start. This model keeps the course's EM steps
-(``em.mstep`` / ``em.run``, the same maths) and changes what they are fed:
+most component means stay at their start. This model keeps the course's EM steps (``em``,
+the same maths) and changes what they are fed:
 
-1. A baseline: the global mean plus regularised user and item biases, fitted by closed-form
-   alternating updates (scikit-surprise's ``BaselineOnly``).
-2. Mixtures fitted by EM to what the baseline leaves, the residuals, with
-   (a) ``mean_prior``: each component mean shrunk toward 0 by a pseudo-count, so that a
-   mean seen by few users stays near 0 instead of at noise;
-   (b) a start suited to sparse data: posteriors drawn from a Dirichlet, then an M-step;
-   (c) an explicit pattern of ratings (``summary.summarise(R, stored_zeros=True)``): a
-   residual of exactly 0 is still a rating.
-3. Mixtures on both sides, fitted in turn, each on what the previous ones left unexplained:
-   items as rows (items clustered by who liked them) then users as rows (the course's view),
-   for ``rounds`` rounds.
-4. At each stage, the predictions of ``n_seeds`` EM runs from different starts, averaged.
+1. A baseline (``baseline.py``): the mean plus regularised user and item biases, and a bias
+   per user and day when the ratings carry timestamps.
+2. Mixtures fitted by EM to what the baseline leaves, the residuals, in units of their
+   spread (so that every default means the same on any rating scale), with
+   (a) ``mean_prior``: each component mean shrunk toward 0 by a pseudo-count;
+   (b) a Dirichlet start (random soft memberships, then an M-step);
+   (c) every stored residual a rating, a residual of exactly 0 too;
+   (d) for mixtures with items as rows, the pattern of ratings as evidence
+   (``em.estep``'s ``pattern_weight``): which users rated an item says what kind of item
+   it is, since ratings are not missing at random.
+3. Stages fitted in turn, each on what the previous ones left: ``item_stages`` stages of
+   mixtures with items as rows (items clustered by who rated them and how), then
+   ``user_stages`` with users as rows (the course's view).
+4. At each stage ``n_seeds`` EM runs from different starts, fitted side by side
+   (``em.run_many``, float32 products) and averaged.
 
-A stage predicts ``sum_j post[u, j] mu[j, l]`` for user u and item l (users as rows; the
-transpose for items as rows), so the averaged stages together are a sum of products of a
-user factor and an item factor: the model stores them as ``user_factors`` (n, r) and
-``item_factors`` (d, r), and predicts
-``mean + user_bias[u] + item_bias[l] + user_factors[u] . item_factors[l]``, clipped to the
-range of the training ratings. A user or item with no training rating has zero factors and
-bias, and so gets the baseline's best guess.
+A stage with users as rows predicts ``sum_j post[u, j] mu[j, l]``; with items as rows the
+transpose. The averaged stages together are a sum of products of a user factor and an item
+factor; a stage with items as rows is compressed to ``stage_rank`` columns (a truncated
+SVD, which changes its predictions by far less than their error), the last stages, with
+users as rows, are kept whole: their mixtures give the predictive uncertainty and place a
+new user by an E-step (``serving.fold_in``). The model is plain arrays (``model.py``).
 
-Defaults were chosen once by validation inside a training set (``bench_recommender.py
---tune``: a split of ml-latest-small's ``ratings_train.csv``, never its test file).
+Defaults were chosen by validation inside a training set (``bench_recommender.py --tune``:
+a split of ml-latest-small's ``ratings_train.csv``, never its test file).
 """
-import os
 import warnings
-import zipfile
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 
-import common
+import baseline
 import data
 import em
+import metrics
+import modelfile
+import serving
 import summary
 from common import GaussianMixture, check_integer, check_number, check_seed
+from model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_model  # noqa: F401
+from model import with_support as model_with_support
+from metrics import baseline_rmse, global_mean, item_means, within_std  # noqa: F401
+from serving import (Group, NewUser, baseline_only, fold_in, groups,  # noqa: F401
+                     predict, predict_new, top_n, top_n_all)
 
 # Chosen by `python bench_recommender.py --tune` (see the README); the same for every dataset.
 DEFAULTS = {
-    "n_components": 4,      # K of every mixture
-    "mean_prior": 5.0,      # lambda: pseudo-count shrinking each component mean toward 0
-    "rounds": 3,            # item-side then user-side mixture, this many times
+    "item_components": 16,  # K of each mixture with items as rows
+    "user_components": 4,   # K of each mixture with users as rows
+    "item_stages": 3,       # stages of mixtures with items as rows, fitted first
+    "user_stages": 1,       # then stages with users as rows
     "n_seeds": 20,          # EM runs averaged at each stage
+    "pattern_weight": 0.5,  # weight of the pattern of ratings in the item stages' E-steps
+    "pattern_smoothing": 1.0,  # pseudo-count of that pattern's distributions
+    "mean_prior": 5.0,      # lambda: pseudo-count shrinking each component mean toward 0
     "variance_floor": 1.0,  # floor of every component variance, in units of the baseline's
                             # own residual variance (scale-free): softer posteriors
     "min_variance": None,   # or that floor in the ratings' own units (squared), if given
     "tol": 1e-4,            # EM stops when the log-likelihood improves by less (relative)
-    "max_iter": 20,         # and after this many iterations at the most
-    "user_reg": 15.0,       # baseline: shrinkage of the user biases (BaselineOnly's reg_u)
-    "item_reg": 10.0,       # and of the item biases (reg_i)
+    "max_iter": 10,         # and after this many iterations at the most
+    "stage_rank": 48,       # columns each stage with items as rows is compressed to
+    "user_reg": 15.0,       # baseline: pseudo-count of the user biases (BaselineOnly's reg_u)
+    "item_reg": 10.0,       # of the item biases (reg_i)
+    "day_reg": 5.0,         # of the user-day biases (with timestamps)
     "bias_epochs": 10,      # alternating updates of the biases
+    "n_groups": 4,          # taste groups shown by `groups`
 }
 
+# What each hyper-parameter does, for `main.py fit --help`.
+HELP = {
+    "item_components": "K of each mixture with items as rows",
+    "user_components": "K of each mixture with users as rows",
+    "item_stages": "stages of mixtures with items as rows, fitted first",
+    "user_stages": "stages with users as rows, fitted after them",
+    "n_seeds": "EM runs averaged at each stage",
+    "pattern_weight": "weight of the pattern of ratings in the item stages' E-steps",
+    "pattern_smoothing": "pseudo-count of that pattern's distributions",
+    "mean_prior": "pseudo-count shrinking each component mean toward 0",
+    "variance_floor": "floor of the component variances, relative to the baseline's "
+                      "residual variance",
+    "min_variance": "that floor in the ratings' own (squared) units instead",
+    "tol": "relative improvement of the log-likelihood below which a run stops",
+    "max_iter": "EM iterations per run at most",
+    "stage_rank": "columns each stage with items as rows is compressed to",
+    "user_reg": "pseudo-count of the user biases",
+    "item_reg": "pseudo-count of the item biases",
+    "day_reg": "pseudo-count of the user-day biases (ratings with timestamps)",
+    "bias_epochs": "alternating updates of the biases",
+    "n_groups": "taste groups of users shown by `groups`",
+}
 
-class Model(NamedTuple):
-    """A fitted recommender: plain arrays, saved and loaded as they are.
-
-    Attributes
-    ----------
-    mean : ndarray of shape ()
-        The global mean rating.
-    user_bias : ndarray of shape (n,)
-    item_bias : ndarray of shape (d,)
-    user_factors : ndarray of shape (n, r)
-    item_factors : ndarray of shape (d, r)
-        Every mixture stage, seeds averaged: ``r = rounds * 2 * n_seeds * K`` columns.
-    rating_range : ndarray of shape (2,)
-        The smallest and largest training rating; predictions are clipped to it.
-    last_var : ndarray of shape (s,)
-        The variances of the components of the last (user-side) stage, whose weights and
-        means are the last ``s = n_seeds * K`` columns of the factors: the spread of the
-        predictive distribution (see ``predict``'s ``return_std``).
-    last_support : ndarray of shape (d, s)
-        How many users' worth of ratings each of those components saw of each item: the
-        fewer, the less sure its mean.
-    mean_prior : ndarray of shape ()
-        The pseudo-count lambda the means were shrunk with.
-    cold_var : ndarray of shape ()
-        The predictive variance where the last stage knows nothing (a user without a
-        training rating): the mean squared error of the baseline on the training ratings.
-    group_p : ndarray of shape (K,)
-    group_mu : ndarray of shape (K, d)
-        Taste groups: a mixture of users fitted to what the baseline leaves (seed 0 of the
-        first user-side fit), ``group_mu[j, l]`` how far above the baseline group j rates
-        item l. For reading the model (see ``groups``); predictions do not use it.
-    """
-
-    mean: np.ndarray
-    user_bias: np.ndarray
-    item_bias: np.ndarray
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    rating_range: np.ndarray
-    last_var: np.ndarray
-    last_support: np.ndarray
-    mean_prior: np.ndarray
-    cold_var: np.ndarray
-    group_p: np.ndarray
-    group_mu: np.ndarray
+SIDES = {ITEMS_AS_ROWS: "items", USERS_AS_ROWS: "users"}
 
 
 class Progress(NamedTuple):
-    """What ``fit`` reports to its callback after each EM iteration."""
+    """What ``fit`` reports to its callback after each EM iteration of each run."""
 
-    stage: int  # 1 .. n_stages
+    stage: int  # 1 .. n_stages; 0 is the fit of the taste groups
     n_stages: int
     side: str  # "items" or "users": which are the rows of this stage's mixtures
     run: int  # 1 .. n_runs: the EM run (seed) within the stage
@@ -119,19 +112,25 @@ class Progress(NamedTuple):
     log_likelihood: float
 
 
-def fit(X, *, seed=0, callback=None, **hyper_parameters):
+def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
     """Fit the recommender to a ratings matrix.
 
     Parameters
     ----------
     X : array_like or sparse array of shape (n, d)
-        Ratings, 0 = missing: users as rows, items as columns.
+        Users as rows, items as columns. Every stored entry of a sparse X is a rating, 0
+        included (as ``data.load_ratings`` stores a rating of 0); so is every unmasked entry
+        of a masked array; a dense X's zeros are missing.
     seed : int, default 0
         Seed of the Dirichlet starts; seed s runs EM from seeds s*n_seeds .. s*n_seeds +
-        n_seeds - 1.
+        n_seeds - 1 at each stage.
     callback : callable or None
-        Called with a ``Progress`` after each EM iteration, e.g. to show progress or to
-        record each run's log-likelihoods. Stage 0 is the fit of the taste groups.
+        Called with a ``Progress`` after each EM iteration of each run, e.g. to show
+        progress or to record each run's log-likelihoods.
+    times : array_like of shape (nnz,) or None
+        Each rating's timestamp in seconds (NaN where unknown), in the order of the stored
+        entries of X as a canonical CSR array (``load_ratings(..., timestamps=True)`` gives
+        them so): the baseline then learns a bias per user and day.
     **hyper_parameters
         Any of ``DEFAULTS``.
 
@@ -141,13 +140,15 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
     """
     options = _check_options(hyper_parameters)
     seed = check_seed(seed)
+    _check_seed_range(seed, options["n_seeds"])
     X = _check_training(X)
+    times = _check_times(times, X)
     rows, cols = _entries(X)
-    ratings = X.data
-    mean, user_bias, item_bias = fit_baseline(X, options["user_reg"], options["item_reg"],
-                                              options["bias_epochs"])
-    residual = ratings - mean - user_bias[rows] - item_bias[cols]
-    cold_var = np.mean(residual ** 2)
+    fitted = baseline.fit(rows, cols, X.data, X.shape, times, user_reg=options["user_reg"],
+                          item_reg=options["item_reg"], day_reg=options["day_reg"],
+                          epochs=options["bias_epochs"])
+    residual = X.data - baseline.predict(fitted, rows, cols, times)
+    cold_var = float(np.mean(residual ** 2))
     # The mixtures are fitted in units of the baseline's residual spread, so that every
     # default (the variance floor, the relative tolerance) means the same on any scale:
     # ratings a * r + b give predictions a * p + b.
@@ -155,428 +156,232 @@ def fit(X, *, seed=0, callback=None, **hyper_parameters):
     residual = residual / scale
     if options["min_variance"] is not None:
         options["variance_floor"] = options["min_variance"] / scale ** 2
-    sides = ["items", "users"] * options["rounds"]
-    report = _reporter(callback, len(sides), options["n_seeds"])
-    groups, _ = fit_mixture(_side(residual, rows, cols, X.shape, "users"), options,
-                            seed * options["n_seeds"], report(0, "users", 0))
-    n, d = X.shape
-    user_parts, item_parts, last_var, last_support = [], [], np.zeros(0), np.zeros((d, 0))
-    for stage, side in enumerate(sides, 1):
-        users_factor, items_factor, last_var, last_support = _fit_stage(
-            residual, rows, cols, X.shape, side, seed * options["n_seeds"], options,
-            lambda run: report(stage, side, run))
-        residual = residual - em.pairwise_dot(users_factor.T, items_factor.T, rows, cols)
-        user_parts.append(users_factor)
-        item_parts.append(items_factor * scale)  # back to the ratings' units
-    return Model(np.array(mean), user_bias, item_bias,
-                 np.hstack(user_parts) if user_parts else np.zeros((n, 0)),
-                 np.hstack(item_parts) if item_parts else np.zeros((d, 0)),
-                 np.array([ratings.min(), ratings.max()]), last_var * scale ** 2, last_support,
-                 np.array(float(options["mean_prior"])), np.array(cold_var),
-                 groups.p, groups.mu * scale)
+    plan = [ITEMS_AS_ROWS] * options["item_stages"] + [USERS_AS_ROWS] * options["user_stages"]
+    first_seed = seed * options["n_seeds"]
+    taste = _fit_runs(_side(residual, rows, cols, X.shape, USERS_AS_ROWS), options,
+                      options["n_groups"], [first_seed], 0.0,
+                      _reporter(callback, 0, len(plan), USERS_AS_ROWS, 1))[0].mixture
+    stages = []
+    for number, side in enumerate(plan, 1):
+        stage = _fit_stage(residual, rows, cols, X.shape, side, first_seed, options,
+                           _reporter(callback, number, len(plan), side, options["n_seeds"]))
+        # the next stage fits what the model, as it will serve, leaves
+        residual = residual - em.pairwise_dot(stage.users.T, stage.items.T, rows, cols)
+        stages.append(stage)
+    return _assemble(X, fitted, scale, cold_var, stages, taste, options)
 
 
-def _reporter(callback, n_stages, n_runs):
-    """``report(stage, side, run)`` -> an em.run callback that sends Progress, or None."""
-    def report(stage, side, run):
-        if callback is None:
-            return None
-        return lambda iteration, ll: callback(
-            Progress(stage, n_stages, side, run + 1, n_runs if stage else 1, iteration, ll))
+class _Stage(NamedTuple):
+    """One fitted stage: its factors (standardised units) and what the model keeps of it."""
+
+    side: int
+    users: np.ndarray  # (n, c)
+    items: np.ndarray  # (d, c)
+    var: np.ndarray  # (c,) for a stage with users as rows, else empty
+    p: np.ndarray  # (c,) likewise
+    ridge: float  # fold-in ridge for a stage with items as rows, else 0
+
+
+def _fit_stage(residual, rows, cols, shape, side, first_seed, options, report):
+    """Mixtures on one side of the residuals, n_seeds of them averaged, as a _Stage."""
+    ratings = _side(residual, rows, cols, shape, side)
+    items_side = side == ITEMS_AS_ROWS
+    K = options["item_components" if items_side else "user_components"]
+    runs = _fit_runs(ratings, options, K, range(first_seed, first_seed + options["n_seeds"]),
+                     options["pattern_weight"] if items_side else 0.0, report)
+    row_factor = np.hstack([run.post for run in runs]) / len(runs)
+    row_factor[ratings.n_rated == 0] = 0  # a row with no rating gets the baseline, not the prior
+    col_factor = np.vstack([run.mixture.mu for run in runs]).T
+    if items_side:  # rows are items: the means live in user space
+        users, items = compress(col_factor, row_factor, options["stage_rank"])
+        stage = _Stage(side, users, items, np.zeros(0), np.zeros(0),
+                       fold_ridge(users, items, residual, rows, cols))
+    else:
+        stage = _Stage(side, row_factor, col_factor,
+                       np.concatenate([run.mixture.var for run in runs]),
+                       np.concatenate([run.mixture.p for run in runs]), 0.0)
+    return stage
+
+
+def _fit_runs(ratings, options, K, seeds, pattern_weight, report):
+    """EM runs from Dirichlet starts, one per seed, side by side; a list of em.Run.
+
+    Each start is random soft memberships then an M-step, so that every component starts
+    from a blend of many rows, none empty as a raw row of a sparse matrix nearly is.
+    """
+    seeds = list(seeds)
+    post_t = np.vstack([np.random.RandomState(seed).dirichlet(np.ones(K), size=ratings.n).T
+                        for seed in seeds])
+    blank = GaussianMixture(np.zeros((len(post_t), ratings.d)), np.ones(len(post_t)),
+                            np.full(len(post_t), 1 / K))
+    start = em.mixture_from_moments(em.moments(ratings, post_t), blank,
+                                    options["variance_floor"], options["mean_prior"])
+    starts = [GaussianMixture(*(a[i * K:(i + 1) * K] for a in start)) for i in range(len(seeds))]
+    with warnings.catch_warnings():
+        # max_iter bounds the time; a run stopped there is still a good run
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return em.run_many(ratings, starts, tol=options["tol"], max_iter=options["max_iter"],
+                           min_variance=options["variance_floor"],
+                           mean_prior=options["mean_prior"], pattern_weight=pattern_weight,
+                           pattern_smoothing=options["pattern_smoothing"], callback=report)
+
+
+def _reporter(callback, stage, n_stages, side, n_runs):
+    """An em.run_many callback that sends one Progress per run still going, or None."""
+    if callback is None:
+        return None
+
+    def report(iteration, log_likelihoods):
+        for run, ll in log_likelihoods.items():
+            callback(Progress(stage, n_stages, SIDES[side], run + 1, n_runs, iteration, ll))
     return report
 
 
 def _side(residual, rows, cols, shape, side):
-    """The residuals with users (or items) as rows, summarised; a residual of 0 is a rating."""
+    """The residuals with users (or items) as rows, summarised for float32 products; every
+    stored residual is a rating, one of exactly 0 too."""
     n, d = shape
-    if side == "users":
+    if side == USERS_AS_ROWS:
         R = sparse.csr_array((residual, (rows, cols)), shape=(n, d))
     else:
         R = sparse.csr_array((residual, (cols, rows)), shape=(d, n))
-    return summary.summarise(R, stored_zeros=True)
+    return summary.summarise(R, stored_zeros=True, dtype=np.float32)
 
 
-def _fit_stage(residual, rows, cols, shape, side, first_seed, options, report):
-    """Mixtures on one side of the residuals, n_seeds of them averaged, as two factors.
+def compress(users, items, rank):
+    """Factors of rank at most ``rank`` whose product is closest to ``users @ items.T``.
 
-    Returns ``(users_factor (n, S*K), items_factor (d, S*K), var (S*K,), support (., S*K))``:
-    the row-wise products of the factors are the stage's averaged predictions ``mean_s
-    sum_j post_s[., j] mu_s[j, .]``; ``var`` are the components' variances and ``support``
-    how many rows' worth of ratings each component saw of each column.
-    """
-    ratings = _side(residual, rows, cols, shape, side)
-    posts, means, variances, supports = [], [], [], []
-    for s in range(options["n_seeds"]):
-        mixture, post = fit_mixture(ratings, options, first_seed + s, report(s))
-        posts.append(post)
-        means.append(mixture.mu)
-        variances.append(mixture.var)
-        supports.append(ratings.moments(np.ascontiguousarray(post.T))[:, ratings.d:])
-    row_factor = np.hstack(posts) / options["n_seeds"]
-    row_factor[ratings.n_rated == 0] = 0  # a row with no rating gets the baseline, not the prior
-    col_factor = np.vstack(means).T
-    var, support = np.concatenate(variances), np.vstack(supports).T
-    if side == "users":
-        return row_factor, col_factor, var, support
-    return col_factor, row_factor, var, support
-
-
-def fit_mixture(ratings, options, seed, callback=None):
-    """EM on residuals from a Dirichlet start, with the means shrunk toward 0.
+    The truncated SVD of the product, without the (n, d) product: each factor is written
+    ``F = Q R`` with Q orthonormal, from the eigendecomposition of its Gram matrix (cheaper
+    than a QR at these shapes; directions the factor does not span are dropped), and the
+    small core ``R_users @ R_items.T`` is decomposed instead. The singular values are split
+    evenly between the two sides.
 
     Parameters
     ----------
-    ratings : summary.Summary
-        The residuals, with ``stored_zeros=True``.
-    options : dict
-        ``n_components``, ``mean_prior``, ``variance_floor`` (here the variance floor
-        itself: the residuals are in units of their spread), ``tol``, ``max_iter``.
-    seed : int
-    callback : callable or None
-        Passed on to ``em.run``.
+    users : ndarray of shape (n, c)
+    items : ndarray of shape (d, c)
+    rank : int
 
     Returns
     -------
-    mixture : GaussianMixture
-    post : ndarray of shape (n, K)
+    users, items : ndarray of shape (n, k), (d, k), k = min(rank, c)
     """
-    K = options["n_components"]
-    rng = np.random.RandomState(seed)
-    # Random soft memberships then an M-step: every component starts from a blend of many
-    # rows, so none starts empty as a raw row of a sparse matrix nearly is.
-    post = rng.dirichlet(np.ones(K), size=ratings.n)
-    blank = GaussianMixture(np.zeros((K, ratings.d)), np.ones(K), np.full(K, 1 / K))
-    mixture = em.mstep(ratings, post, blank, options["variance_floor"],
-                       mean_prior=options["mean_prior"])
-    with warnings.catch_warnings():
-        # max_iter bounds the time; a stage stopped there is still a good stage
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mixture, post, _ = em.run(ratings, mixture, post, tol=options["tol"],
-                                  max_iter=options["max_iter"],
-                                  min_variance=options["variance_floor"],
-                                  mean_prior=options["mean_prior"], callback=callback)
-    return mixture, post
+    if users.shape[1] <= rank:
+        return users, items
+    to_q_users, r_users = _orthonormal_basis(users)
+    to_q_items, r_items = _orthonormal_basis(items)
+    left, singular, right_t = np.linalg.svd(r_users @ r_items.T)
+    k = min(rank, len(singular))
+    root = np.sqrt(singular[:k])
+    return (users @ (to_q_users @ (left[:, :k] * root)),
+            items @ (to_q_items @ (right_t[:k].T * root)))
 
 
-# ---------------------------------------------------------------------------------------
-# The baseline
+def _orthonormal_basis(factor):
+    """``(T, R)`` with ``factor @ T`` orthonormal and ``factor = (factor @ T) @ R``, from the
+    eigendecomposition of ``factor.T @ factor``; T is (c, q) and R (q, c), q the rank."""
+    eigenvalues, vectors = np.linalg.eigh(factor.T @ factor)
+    kept = eigenvalues > eigenvalues.max() * 1e-12
+    root = np.sqrt(eigenvalues[kept])
+    return vectors[:, kept] / root, (vectors[:, kept] * root).T
 
-def fit_baseline(X, user_reg=15.0, item_reg=10.0, epochs=10):
-    """Global mean plus regularised user and item biases, by alternating closed forms.
 
-    ``item_bias[l] = sum_{u rated l} (r_ul - mean - user_bias[u]) / (item_reg + n_l)``, then
-    the same for the users, ``epochs`` times (scikit-surprise's ``BaselineOnly`` with ALS).
+# Ridges tried for placing a new user in a compressed stage, and the users that choose one.
+RIDGE_GRID = 10.0 ** np.arange(-2, 4.01, 0.5)
+RIDGE_ENTRIES = 4000
 
-    Parameters
-    ----------
-    X : array_like or sparse array of shape (n, d)
-        Ratings, 0 = missing.
 
-    Returns
-    -------
-    mean : float
-    user_bias : ndarray of shape (n,)
-    item_bias : ndarray of shape (d,)
+def fold_ridge(users, items, residual, rows, cols):
+    """The ridge with which a user, placed by ridge regression of their residuals on the
+    stage's item columns, lands nearest where the fit put them.
+
+    A stage with items as rows places a user in closed form, from the items' posteriors;
+    compressed, the stage keeps only its item columns ``items`` (d, k), and a new user
+    ``a = argmin sum_{l in C} (x_l - items[l] . a)^2 + ridge |a|^2`` is the same kind of
+    regularised mean. The ridge is chosen on a sample of the training users (the first
+    with 3 to 100 ratings, up to RIDGE_ENTRIES ratings in all), as the one whose
+    predictions ``items @ a`` over every item are closest to the fit's ``items @
+    users[u]``.
     """
-    X = _check_training(X)
+    counts = np.bincount(rows, minlength=len(users))
+    order = np.argsort(rows, kind="stable")
+    sample = np.flatnonzero((counts >= 3) & (counts <= 100))
+    sample = sample[np.cumsum(counts[sample]) <= RIDGE_ENTRIES]
+    if len(sample) == 0:
+        return 1.0
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    entries = np.concatenate([order[starts[u]:starts[u + 1]] for u in sample])
+    basis = items[cols[entries]]  # (m, k)
+    group_starts = np.concatenate([[0], np.cumsum(counts[sample])[:-1]])
+    gram = np.add.reduceat(basis[:, :, None] * basis[:, None, :], group_starts)  # (u, k, k)
+    moment = np.add.reduceat(basis * residual[entries, None], group_starts)  # (u, k)
+    target = users[sample]
+    all_items_gram = items.T @ items
+    k = items.shape[1]
+    best, best_error = 1.0, np.inf
+    for ridge in RIDGE_GRID:
+        placed = np.linalg.solve(gram + ridge * np.eye(k), moment[:, :, None])[:, :, 0]
+        gap = placed - target
+        error = np.einsum("ui,ij,uj->", gap, all_items_gram, gap)
+        if error < best_error:
+            best, best_error = float(ridge), error
+    return best
+
+
+def _assemble(X, fitted, scale, cold_var, stages, taste, options):
+    """The Model: factors in the ratings' units (float32), the last user stage's mixtures."""
     n, d = X.shape
-    rows, cols = _entries(X)
-    ratings = X.data
-    mean = float(ratings.mean())
-    user_count = np.bincount(rows, minlength=n)
-    item_count = np.bincount(cols, minlength=d)
-    user_bias, item_bias = np.zeros(n), np.zeros(d)
-    for _ in range(epochs):
-        item_bias = np.bincount(cols, ratings - mean - user_bias[rows], d) / (item_reg + item_count)
-        user_bias = np.bincount(rows, ratings - mean - item_bias[cols], n) / (user_reg + user_count)
-    return mean, user_bias, item_bias
-
-
-def baseline_only(model):
-    """The model without its mixture stages: the mean plus user and item biases alone."""
-    model = check_model(model)
-    return model._replace(user_factors=model.user_factors[:, :0],
-                          item_factors=model.item_factors[:, :0], last_var=model.last_var[:0],
-                          last_support=model.last_support[:, :0])
-
-
-def baseline_rmse(X_train, model, held_out):
-    """Held-out RMSE of the simple predictors, on the pairs a model is scored on.
-
-    Parameters
-    ----------
-    X_train : array_like or sparse array of shape (n, d)
-        The ratings the model was fitted to.
-    model : Model
-    held_out : data.Hidden
-        ``rows``, ``cols`` (-1 for a user or item X_train lacks) and ``values``, each (m,).
-
-    Returns
-    -------
-    dict
-        RMSE of the model's baseline alone, of the item means (the global mean for an item
-        X_train lacks) and of the global mean.
-    """
-    rows, cols, values = held_out
-    mean = global_mean(X_train)
-    item_mean = np.append(item_means(X_train), mean)  # index -1: an unknown item
-    return {
-        "baseline (mean + user and item biases)": common.rmse(
-            predict(baseline_only(model), rows, cols, unknown=True), values),
-        "item mean": common.rmse(item_mean[cols], values),
-        "global mean": common.rmse(np.full(len(values), mean), values),
-    }
-
-
-def within_std(values, pred, std, widths=(1, 2)):
-    """The fraction of ratings within each width of predicted standard deviations."""
-    error = np.abs(np.asarray(values) - pred)
-    return [float(np.mean(error <= k * std)) for k in widths]
-
-
-def global_mean(X):
-    """The mean of the ratings of X (every stored entry of a sparse X; dense: 0 = missing)."""
-    return float(_check_training(X).data.mean())
-
-
-def item_means(X):
-    """Each item's mean rating, shape (d,); the global mean for an item nobody rated."""
-    X = _check_training(X)
-    counts = np.bincount(X.indices, minlength=X.shape[1])
-    sums = np.bincount(X.indices, weights=X.data, minlength=X.shape[1])
-    return np.where(counts > 0, sums / np.maximum(counts, 1), X.data.mean())
+    widths = [stage.users.shape[1] for stage in stages]
+    user_stages = [stage for stage in stages if stage.side == USERS_AS_ROWS]
+    mixture_var = np.concatenate([s.var for s in user_stages] or [np.zeros(0)]) * scale ** 2
+    mixture_p = np.concatenate([s.p for s in user_stages] or [np.zeros(0)])
+    user_factors = np.hstack([s.users for s in stages] or [np.zeros((n, 0))]).astype(np.float32)
+    item_factors = (np.hstack([s.items for s in stages] or [np.zeros((d, 0))]) * scale
+                    ).astype(np.float32)
+    indices = X.indices.astype(np.int32)
+    model = Model(
+        mean=np.array(fitted.mean), scale=np.array(scale), cold_var=np.array(cold_var),
+        user_bias=fitted.user_bias, item_bias=fitted.item_bias,
+        day_users=fitted.day_users, days=fitted.days, day_bias=fitted.day_bias,
+        rating_range=np.array([X.data.min(), X.data.max()]),
+        user_factors=user_factors, item_factors=item_factors,
+        stage_columns=np.concatenate([[0], np.cumsum(widths)]).astype(np.int64),
+        stage_sides=np.array([s.side for s in stages], dtype=np.int8),
+        fold_ridge=np.array([s.ridge for s in stages], dtype=float),
+        mixture_var=mixture_var, mixture_p=mixture_p, last_support=np.zeros((d, 0)),
+        n_components=np.array(options["user_components"]),
+        mean_prior=np.array(float(options["mean_prior"])),
+        user_reg=np.array(float(options["user_reg"])),
+        day_reg=np.array(float(options["day_reg"])),
+        group_p=taste.p, group_mu=taste.mu * scale,
+        rated_indptr=X.indptr.astype(np.int64), rated_indices=indices)
+    return check_model(model_with_support(model))
 
 
 # ---------------------------------------------------------------------------------------
-# Using a model
+# Checks, and the model's file (modelfile.py)
 
-def predict(model, rows, cols, *, unknown=False, return_std=False):
-    """Predicted ratings of (user, item) pairs, clipped to the training ratings' range.
-
-    Parameters
-    ----------
-    model : Model
-    rows, cols : array_like of int, shape (m,)
-        Users and items, as indices 0..n-1 and 0..d-1 of the training matrix.
-    unknown : bool, default False
-        Whether -1 may stand for a user or item the training matrix lacks (as
-        ``data.index_of`` gives it); such a pair gets the baseline without that side's
-        terms. Otherwise -1 is out of range, like any other.
-    return_std : bool, default False
-        Also return the standard deviation of the predictive distribution. The last stage's
-        seed-averaged mixture predicts (u, l) as ``sum_c w[u, c] N(m[l, c], v[l, c])``,
-        whose variance is ``sum_c w[u, c] (v[l, c] + m[l, c]^2) - (sum_c w[u, c] m[l,
-        c])^2``: the spread of the components' predictions plus their own uncertainty,
-        ``v[l, c] = var_c (1 + 1 / max(support[l, c] + lambda, 1))``, the noise of a
-        rating plus that of a mean estimated from that much support (the posterior variance
-        under the prior ``mean_prior`` stands for). A user the last stage never saw gets
-        ``cold_var``.
-
-    Returns
-    -------
-    pred : ndarray of shape (m,)
-    std : ndarray of shape (m,), only with return_std
-    """
-    model = check_model(model)
-    n, d = len(model.user_bias), len(model.item_bias)
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    user_known, item_known = np.ones(rows.shape, bool), np.ones(cols.shape, bool)
-    if unknown:  # look -1 up as index 0, then drop its terms
-        user_known, item_known = rows != -1, cols != -1
-        rows, cols = np.where(user_known, rows, 0), np.where(item_known, cols, 0)
-    rows, cols = em.check_pairs(rows, cols, n, d)
-    both = user_known & item_known
-    pred = (model.mean + np.where(user_known, model.user_bias[rows], 0)
-            + np.where(item_known, model.item_bias[cols], 0)
-            + np.where(both, em.pairwise_dot(model.user_factors.T, model.item_factors.T,
-                                             rows, cols), 0))
-    pred = np.clip(pred, *model.rating_range)
-    if not return_std:
-        return pred
-    return pred, np.sqrt(_predictive_var(model, rows, cols, user_known, item_known))
+def check_hyper_parameters(hyper_parameters, seed=0):
+    """Return DEFAULTS updated by these hyper-parameters, each checked (and the seed with
+    them), or raise ValueError naming the bad one: what ``fit`` checks, for a caller to
+    check before a long load."""
+    options = _check_options(hyper_parameters)
+    _check_seed_range(check_seed(seed), options["n_seeds"])
+    return options
 
 
-def _predictive_var(model, rows, cols, user_known, item_known):
-    """The variance of the last stage's mixture at each pair (see ``predict``)."""
-    s = len(model.last_var)
-    weights = model.user_factors[:, model.user_factors.shape[1] - s:].T  # (s, n)
-    means = model.item_factors[:, model.item_factors.shape[1] - s:].T  # (s, d)
-    # noise of a rating around each component's mean, mean uncertainty included
-    noise = model.last_var[:, None] * (1 + 1 / np.maximum(model.last_support.T
-                                                          + model.mean_prior, 1))
-    unknown_noise = model.last_var[:, None] * (1 + 1 / max(float(model.mean_prior), 1))
-    spread = (em.pairwise_dot(weights, noise + means ** 2, rows, cols)
-              - em.pairwise_dot(weights, means, rows, cols) ** 2)
-    var = np.where(item_known, spread, em.pairwise_dot(
-        weights, np.broadcast_to(unknown_noise, means.shape), rows, cols))
-    seen = user_known & (weights.sum(axis=0)[rows] > 0)
-    return np.where(seen, np.maximum(var, 0), model.cold_var)
+def _check_seed_range(seed, n_seeds):
+    """ValueError unless the EM starts' seeds, seed * n_seeds .. (seed + 1) * n_seeds - 1,
+    fit numpy's RandomState."""
+    if (seed + 1) * n_seeds > 2 ** 32:
+        raise ValueError(f"seed must keep the EM starts' seeds, seed * n_seeds .. (seed + 1) "
+                         f"* n_seeds - 1, below 2**32; got seed {seed} with n_seeds {n_seeds}")
 
 
-def top_n(model, X, user, n=10, *, cautious=False):
-    """The n items a user has not rated in X with the best predicted rating, best first.
-
-    With ``cautious``, ranked by a lower confidence bound instead, the prediction minus one
-    predictive standard deviation: a sure 4 before an uncertain 4.2.
-
-    Parameters
-    ----------
-    model : Model
-    X : array_like or sparse array of shape (n_users, d)
-        The ratings the model was fitted to (its ratings are left out).
-    user : int
-    n : int, default 10
-    cautious : bool, default False
-
-    Returns
-    -------
-    items : ndarray of int, shape (min(n, unrated),)
-    scores : ndarray of shape (min(n, unrated),)
-        The predicted ratings of those items.
-    """
-    model = check_model(model)
-    ratings = summary.summarise(data.as_ratings_matrix(X), stored_zeros=True)
-    n_users, d = len(model.user_bias), len(model.item_bias)
-    if (ratings.n, ratings.d) != (n_users, d):
-        raise ValueError(f"X must have the model's shape ({n_users}, {d}), got "
-                         f"({ratings.n}, {ratings.d})")
-    if isinstance(user, bool) or not isinstance(user, (int, np.integer)) or not 0 <= user < n_users:
-        raise ValueError(f"user must be an integer in 0..{n_users - 1}, got {user!r}")
-    n = check_integer("n", n, 1)
-    items = np.arange(d)
-    if cautious:
-        scores, std = predict(model, np.full(d, user), items, return_std=True)
-        key = scores - std
-    else:
-        scores = key = predict(model, np.full(d, user), items)
-    rated, _ = ratings.observed(np.full(d, user), items)
-    items, scores, key = items[~rated], scores[~rated], key[~rated]
-    best = np.argsort(-key, kind="stable")[:n]  # ties: the lower index first
-    return items[best], scores[best]
-
-
-def groups(model, n=5, *, candidates=None):
-    """The taste groups of the model, largest first: what a factorisation cannot show.
-
-    Parameters
-    ----------
-    model : Model
-    n : int, default 5
-        How many items to name on each side.
-    candidates : array_like of bool, shape (d,), or None
-        The items that may be named (e.g. those with enough ratings to be known); all by
-        default.
-
-    Returns
-    -------
-    list of Group
-        One per mixture component of ``group_mu``, by decreasing weight.
-    """
-    model = check_model(model)
-    n = check_integer("n", n, 1)
-    d = len(model.item_bias)
-    allowed = np.ones(d, bool) if candidates is None else np.asarray(candidates, dtype=bool)
-    if allowed.shape != (d,):
-        raise ValueError(f"candidates must have shape ({d},), got {allowed.shape}")
-    pool = np.flatnonzero(allowed)
-    out = []
-    for j in np.argsort(-model.group_p, kind="stable"):
-        order = pool[np.argsort(-model.group_mu[j, pool], kind="stable")]
-        above, below = order[:n], order[::-1][:n]
-        out.append(Group(float(model.group_p[j]), above, model.group_mu[j, above],
-                         below, model.group_mu[j, below]))
-    return out
-
-
-class Group(NamedTuple):
-    """A taste group: its weight, and the items it rates most above and below the baseline."""
-
-    weight: float
-    above: np.ndarray  # item indices, most above the baseline first
-    above_by: np.ndarray  # by how many stars
-    below: np.ndarray  # item indices, most below first
-    below_by: np.ndarray  # (negative) stars
-
-
-def save(model, path, **extras):
-    """Write a model to a ``.npz`` file of plain arrays (no pickle).
-
-    ``extras`` are more arrays of numbers or strings to keep beside it (e.g. the ratings
-    file's ids), read back by ``load(path, extras=True)``.
-    """
-    model = check_model(model)
-    clash = sorted(set(extras) & (set(Model._fields) | {"format"}))
-    if clash:
-        raise ValueError(f"extras must not be named {clash}")
-    for name, value in extras.items():
-        if np.asarray(value).dtype.kind not in "biufU":
-            raise ValueError(f"extras[{name!r}] must be an array of numbers or strings, got "
-                             f"dtype {np.asarray(value).dtype}")
-    np.savez(path, format=np.array(_FORMAT), **model._asdict(), **extras)
-
-
-def load(path, *, extras=False):
-    """Read a model written by ``save``; a file that is not one raises ValueError.
-
-    Returns the Model, or ``(Model, dict of the extra arrays)`` with ``extras=True``.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    with open(path, "rb") as f:
-        if f.read(2) != b"PK":  # every .npz is a zip archive
-            raise ValueError(f"{path} is not a model file (not a .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {name: f[name] for name in f.files}
-    except (OSError, EOFError, KeyError, ValueError, AttributeError, zipfile.BadZipFile) as err:
-        # not a zip of arrays (np.load then tries a pickle and refuses), or a damaged one
-        raise ValueError(f"{path} is not a readable model file: {err}") from err
-    if "format" not in arrays or arrays["format"].dtype.kind != "U" or \
-            str(arrays["format"]) != _FORMAT:
-        raise ValueError(f"{path} is not a model saved by recommender.save")
-    missing = [name for name in Model._fields if name not in arrays]
-    if missing:
-        raise ValueError(f"{path} lacks the arrays {missing}")
-    try:
-        model = check_model(Model(*(arrays.pop(name) for name in Model._fields)))
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
-    arrays.pop("format")
-    return (model, arrays) if extras else model
-
-
-_FORMAT = "em-recommender-2"
-
-
-# ---------------------------------------------------------------------------------------
-# Checks
-
-def check_model(model):
-    """Return the model if its arrays fit together and are finite, or raise ValueError."""
-    if not isinstance(model, Model):
-        raise ValueError(f"model must be a recommender.Model, got {type(model).__name__}")
-    n, d = np.shape(model.user_bias)[0], np.shape(model.item_bias)[0]
-    r = np.shape(model.user_factors)[-1]
-    K = np.shape(model.group_p)[0]
-    s = np.shape(model.last_var)[0] if np.ndim(model.last_var) == 1 else -1
-    shapes = {"mean": (), "user_bias": (n,), "item_bias": (d,), "rating_range": (2,),
-              "cold_var": (), "mean_prior": (), "group_mu": (K, d), "last_support": (d, s)}
-    for name, shape in shapes.items():
-        if np.shape(getattr(model, name)) != shape:
-            raise ValueError(f"model.{name} must have shape {shape}, got "
-                             f"{np.shape(getattr(model, name))}")
-    if np.ndim(model.last_var) != 1 or len(model.last_var) > r:
-        raise ValueError(f"model.last_var must have shape (s,) with s <= {r}, got "
-                         f"{np.shape(model.last_var)}")
-    for name, size in (("user_factors", n), ("item_factors", d)):
-        if np.shape(getattr(model, name)) != (size, r):
-            raise ValueError(f"model.{name} must have shape ({size}, {r}), got "
-                             f"{np.shape(getattr(model, name))}")
-    for name in Model._fields:
-        value = getattr(model, name)
-        if np.asarray(value).dtype.kind != "f" or not np.isfinite(value).all():
-            raise ValueError(f"model.{name} must hold finite floats")
-    return model
+def check_magnitude(X):
+    """ValueError unless every rating of X lies within +-MAX_RATING."""
+    _check_training(X)
 
 
 def _check_training(X):
@@ -598,9 +403,22 @@ def _check_training(X):
 MAX_RATING = 1e150
 
 
+def _check_times(times, X):
+    """Timestamps as a float (nnz,) array aligned with X's stored entries, or None."""
+    if times is None:
+        return None
+    times = np.asarray(times, dtype=float).reshape(-1)
+    if times.shape != (X.nnz,):
+        raise ValueError(f"times must hold one timestamp per rating, {X.nnz}, in the order of "
+                         f"X's stored entries; got {times.shape}")
+    if np.isinf(times).any():
+        raise ValueError("times must be finite seconds (NaN for an unknown time), not inf")
+    return times
+
+
 def _entries(X):
     """Row and column of each stored entry of a CSR array, in storage order."""
-    return np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), X.indices
+    return np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), X.indices.astype(np.intp)
 
 
 def _check_options(options):
@@ -610,12 +428,43 @@ def _check_options(options):
         raise ValueError(f"unknown hyper-parameters {unknown}; the known ones are "
                          f"{sorted(DEFAULTS)}")
     options = {**DEFAULTS, **options}
-    for name in ("n_components", "rounds", "n_seeds", "max_iter", "bias_epochs"):
-        options[name] = check_integer(name, options[name],
-                                      0 if name in ("rounds", "bias_epochs") else 1)
-    for name in ("mean_prior", "variance_floor", "tol", "user_reg", "item_reg"):
-        options[name] = check_number(name, options[name], positive=name == "variance_floor")
+    for name, low in (("item_components", 1), ("user_components", 1), ("item_stages", 0),
+                      ("user_stages", 0), ("n_seeds", 1), ("max_iter", 1), ("stage_rank", 1),
+                      ("bias_epochs", 0), ("n_groups", 1)):
+        options[name] = check_integer(name, options[name], low)
+    for name in ("pattern_weight", "mean_prior", "tol", "user_reg", "item_reg", "day_reg"):
+        options[name] = check_number(name, options[name], positive=False)
+    for name in ("variance_floor", "pattern_smoothing"):
+        options[name] = check_number(name, options[name], positive=True)
     if options["min_variance"] is not None:
         options["min_variance"] = check_number("min_variance", options["min_variance"],
                                                positive=True)
     return options
+
+
+def fit_baseline(X, user_reg=15.0, item_reg=10.0, epochs=10):
+    """Global mean plus regularised user and item biases (``baseline.fit`` without days).
+
+    Returns
+    -------
+    mean : float
+    user_bias : ndarray of shape (n,)
+    item_bias : ndarray of shape (d,)
+    """
+    X = _check_training(X)
+    rows, cols = _entries(X)
+    fitted = baseline.fit(rows, cols, X.data, X.shape, user_reg=user_reg, item_reg=item_reg,
+                          epochs=epochs)
+    return fitted.mean, fitted.user_bias, fitted.item_bias
+
+
+def save(model, path, **extras):
+    """Write a model to ``path`` atomically (see ``modelfile.save``)."""
+    modelfile.save(check_model(model), path, **extras)
+
+
+def load(path, *, extras=False):
+    """Read a model written by ``save``; ``(Model, dict of extras)`` with ``extras=True``
+    (see ``modelfile.load``)."""
+    model, found = modelfile.load(path, extras=extras)
+    return (model, found) if extras else model

@@ -10,6 +10,8 @@ For user u with rated items C_u (the entries where ``mask[u]`` is True, by defau
 X is non-zero), and a mixture of K spherical Gaussians (``mu`` (K, d), ``var`` (K,), ``p`` (K,)):
 
     E-step   log p(j, x_Cu) = log(p_j + 1e-16) + sum_{l in C_u} log N(x_ul | mu_jl, var_j)
+                              [+ w sum_{l in C_u} log pi_jl, the pattern of ratings, w = 0
+                               in the course]
              post[u, j] = p(j | x_Cu),   log-likelihood = sum_u log p(x_Cu)
     M-step   p_j = sum_u post[u, j] / n
              mu_jl = sum_u post[u, j] x_ul [l in C_u] / sum_u post[u, j] [l in C_u]
@@ -21,8 +23,12 @@ from scipy.stats import norm
 from common import GaussianMixture
 
 
-def estep(X, mixture, mask=None):
-    """Posteriors (n, K) and log-likelihood, one user at a time."""
+def estep(X, mixture, mask=None, log_pattern=None, pattern_weight=0.0):
+    """Posteriors (n, K) and log-likelihood, one user at a time.
+
+    With ``pattern_weight`` w > 0, each user's log-joint also counts which items they
+    rated: ``+ w * sum_{l in C_u} log_pattern[j, l]``.
+    """
     mu, var, p = mixture
     mask = X != 0 if mask is None else mask
     n, K = X.shape[0], len(p)
@@ -32,6 +38,8 @@ def estep(X, mixture, mask=None):
         rated = mask[u]
         log_joint = np.log(p + 1e-16) + norm.logpdf(
             X[u, rated], mu[:, rated], np.sqrt(var)[:, None]).sum(axis=1)
+        if pattern_weight:
+            log_joint = log_joint + pattern_weight * log_pattern[:, rated].sum(axis=1)
         # log sum_j exp(log_joint_j), shifted by the largest term so that nothing underflows
         top = log_joint.max()
         log_evidence = top + np.log(np.sum(np.exp(log_joint - top)))
@@ -70,6 +78,19 @@ def mstep(X, post, mixture, min_variance=.25, mask=None, mean_prior=0.0):
     var = mixture.var.copy()  # a component that sees no rating keeps its variance
     var[n_obs > 0] = sq_err[n_obs > 0] / n_obs[n_obs > 0]
     return GaussianMixture(mu, np.maximum(var, min_variance), post.sum(axis=0) / n)
+
+
+def pattern(X, post, mask=None, smoothing=1.0):
+    """``log pi`` (K, d): each component's smoothed distribution over the items its users
+    rated, ``pi[j, l] = (support[j, l] + smoothing) / sum_l (support[j, l] + smoothing)``."""
+    mask = X != 0 if mask is None else mask
+    n, d = X.shape
+    K = post.shape[1]
+    support = np.zeros((K, d))
+    for u in range(n):
+        support[:, mask[u]] += post[u][:, None]
+    pi = (support + smoothing) / (support + smoothing).sum(axis=1, keepdims=True)
+    return np.log(pi)
 
 
 def run(X, mixture):

@@ -53,20 +53,24 @@ class Summary:
         ``|C_u|``, how many items each user rated.
     stored_zeros : bool
         Whether a stored 0 of a sparse X is a rating (see ``summarise``).
+    dtype : numpy dtype
+        Of the products' operands: float64, or float32 for sparse X (see ``summarise``).
     """
 
-    def __init__(self, X, stored_zeros=False):
+    def __init__(self, X, stored_zeros=False, dtype=np.float64):
         """X as ``common.check_ratings`` returns it; use ``summarise`` rather than this."""
         self.n, self.d = X.shape
         if sparse.issparse(X):
             X = _with_int32_indices(X)
         self.X = X
         self.stored_zeros = stored_zeros
+        self.dtype = np.dtype(dtype)
         if sparse.issparse(X):
             self.centre = _rating_nearest_mean(X.data)
             centred = _same_pattern(X, X.data - self.centre)
             self.n_rated = np.diff(X.indptr).astype(float)
             self.sq_norm = _same_pattern(X, centred.data ** 2) @ np.ones(self.d)
+            centred = _same_pattern(X, centred.data.astype(self.dtype, copy=False))
             n_blocks = n_workers() if X.nnz >= MIN_NNZ_TO_SPLIT else 1
             self._blocks = [(first, last, block, _same_pattern(block, np.ones_like(block.data)))
                             for first, last, block in _row_blocks(centred, n_blocks)]
@@ -92,11 +96,16 @@ class Summary:
         if self._blocks is None:
             return coef @ self._stacked.T
         out = np.empty((coef.shape[0], self.n))
+        coef = coef.astype(self.dtype, copy=False)  # float32: half the memory traffic
         on_x, on_mask = coef[:, :self.d], coef[:, self.d:]
+
+        on_x_t, on_mask_t = np.ascontiguousarray(on_x.T), np.ascontiguousarray(on_mask.T)
 
         def score_block(block):
             first, last, x, mask = block
-            out[:, first:last] = on_x @ x.T + on_mask @ mask.T
+            product = x @ on_x_t
+            product += mask @ on_mask_t
+            out[:, first:last] = product.T
         _map(score_block, self._blocks)
         return out
 
@@ -107,8 +116,10 @@ class Summary:
 
         def block_moments(block):
             first, last, x, mask = block
-            weights = post_t[:, first:last]
-            return np.hstack([weights @ x, weights @ mask])
+            # scipy multiplies sparse by dense with the dense side C-contiguous: transpose
+            # (and cast) the block's weights once for both products, not once each
+            weights = np.ascontiguousarray(post_t[:, first:last].T, dtype=self.dtype)
+            return np.hstack([(x.T @ weights).T, (mask.T @ weights).T]).astype(float)
         partial = _map(block_moments, self._blocks)
         return sum(partial[1:], partial[0])
 
@@ -142,7 +153,7 @@ class Summary:
         return rows, cols, self.X[rows, cols]
 
 
-def summarise(X, *, stored_zeros=False):
+def summarise(X, *, stored_zeros=False, dtype=np.float64):
     """Check X and build its ``Summary``, the largest data EM allocates.
 
     Parameters
@@ -153,6 +164,11 @@ def summarise(X, *, stored_zeros=False):
         For sparse X: whether a stored 0 is a rating (True) or missing (False, the course's
         convention). A model of residuals needs True: a residual can be exactly 0 and still
         be a rating. Dense X has no way to say so and must leave it False.
+    dtype : float64 (default) or float32
+        For sparse X: the precision of the products' operands. float32 runs them 2-4 times
+        faster (half the memory traffic, twice the SIMD width) at about 1e-7 relative error
+        per sum: the recommender's choice, never the course's (whose printed figures need
+        float64). Everything else (squared norms, logs, the M-step) stays float64.
 
     Returns
     -------
@@ -163,7 +179,11 @@ def summarise(X, *, stored_zeros=False):
     if stored_zeros and not sparse.issparse(X):
         raise ValueError("stored_zeros=True needs a sparse X: a dense X cannot tell a rated 0 "
                          "from a missing entry")
-    return Summary(check_ratings(X, stored_zeros=stored_zeros), stored_zeros)
+    if np.dtype(dtype) not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    if np.dtype(dtype) == np.float32 and not sparse.issparse(X):
+        raise ValueError("dtype=float32 needs a sparse X (the dense path is the course's)")
+    return Summary(check_ratings(X, stored_zeros=stored_zeros), stored_zeros, dtype)
 
 
 def _rating_nearest_mean(values):

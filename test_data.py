@@ -268,3 +268,161 @@ def test_lines_ended_by_carriage_returns_alone_are_read(tmp_path):
     path.write_bytes(b"1,10,4\r\n2,10,3\r\n2,20,x\r\n")  # Windows endings: lines counted right
     with pytest.raises(ValueError, match="mac.csv, line 3: rating 'x'"):
         data.load_ratings(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Any ratings file, exactly as written (each a regression of what a practitioner met)
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_every_line_is_a_rating_zero_and_negative_ones_included(tmp_path, fast):
+    path = tmp_path / "jester.csv"
+    path.write_text("1,10,0.00\n1,20,-9.5\n2,10,7.25\n2,30,0\n")
+    X, users, items = data.load_ratings(path, fast=fast)
+    assert X.nnz == 4 and sorted(X.data) == [-9.5, 0, 0, 7.25]
+    X_train, hidden = data.holdout(X, 0.5, seed=0)
+    assert X_train.nnz + len(hidden.values) == 4  # the zeros are split, not dropped
+
+
+def test_ids_are_the_files_own_text(tmp_path):
+    path = tmp_path / "books.csv"
+    path.write_text("0345339703,7,4\n007,7,5\n7,8,3\n\u0661,8,2\n")
+    X, users, items = data.load_ratings(path)
+    assert list(users) == ["007", "0345339703", "7", "\u0661"]  # four users, as written
+    assert users.dtype == object and list(items) == [7, 8] and items.dtype == np.int64
+    assert list(data.index_of(users, ["007", "7", "0345339703", "345339703"])) == [0, 2, 1, -1]
+    assert list(data.index_of(items, ["7", "07", "+7"])) == [0, -1, -1]
+
+
+def test_integer_ids_are_a_fast_path_only_when_lossless(tmp_path, monkeypatch):
+    calls = []
+    real = ratingsfile._load_slow
+    monkeypatch.setattr(ratingsfile, "_load_slow", lambda *a: calls.append(1) or real(*a))
+    for text, slow in [("1,10,4\n22,3,5\n", False), ("01,10,4\n22,3,5\n", True),
+                       ("1,+10,4\n", True), ("1, 10,4\n", True), ("1,10,4\n-2,3,5\n", True)]:
+        calls.clear()
+        path = tmp_path / "r.csv"
+        path.write_text(text)
+        X, users, items = data.load_ratings(path)
+        assert bool(calls) == slow, text
+        assert ratingsfile.load_ratings(path, fast=False)[1].tolist() == users.tolist()
+
+
+def test_string_ids_cost_their_own_length(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("".join(f"user{u},item{u % 7},3\n" for u in range(2000)) +
+                    "u" * 20_000 + ",item1,4\n")
+    X, users, items = data.load_ratings(path)
+    assert users.dtype == object  # not a fixed-width <U20000 array of 2001 ids (160 MB)
+    assert sum(len(u) for u in users) < 40_000
+
+
+@pytest.mark.parametrize("text, error", [
+    ("1,10,four\n2,10,3\n", "line 1: rating 'four' is not a number"),
+    ("userId,movieId,rating\n1,10,four\n", "line 2: rating 'four' is not a number"),
+])
+def test_a_first_line_is_a_header_only_when_it_names_the_columns(tmp_path, text, error):
+    path = tmp_path / "r.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=error):
+        data.load_ratings(path)
+
+
+def test_the_separator_comes_from_the_data_lines_not_a_comment_or_header(tmp_path):
+    path = tmp_path / "r.txt"
+    path.write_text("# exported 2026, user;item;score, do not edit\n"
+                    "user;item;score\n1;10;4\n2;10;3.5\n# a comment\n2;20;1\n")
+    X, users, items = data.load_ratings(path)
+    np.testing.assert_array_equal(X.toarray(), [[4, 0], [3.5, 1]])
+    assert ratingsfile.sniff(path).header == "user;item;score"
+
+
+def test_regression_a_line_over_a_mebibyte_is_refused_as_soon_as_it_is_seen(tmp_path):
+    path = tmp_path / "long.csv"
+    with open(path, "w") as f:
+        f.write("1,2,3\n" + "x" * (3 << 20) + ",2,3\n")
+    for fast in (True, False):
+        with pytest.raises(ValueError, match="long.csv, line 2: longer than 1 MiB"):
+            data.load_ratings(path, fast=fast)
+
+
+def test_pairs_files_take_the_same_headers_and_keep_a_first_pair_of_known_ids(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text("userId,movieId\n1,10\n2,20\n")
+    users, items = data.load_pairs(path)
+    assert list(users) == [1, 2]
+    path.write_text("alice,book\nbob,film\n")  # looks like a header, but names known ids
+    known = (np.array(["alice", "bob"], dtype=object), np.array(["book", "film"], dtype=object))
+    users, _ = data.load_pairs(path, known=known)
+    assert list(users) == ["alice", "bob"]
+    path.write_text("userId,movieId\n")
+    with pytest.raises(ValueError, match="holds no pairs"):
+        data.load_pairs(path)
+
+
+@pytest.mark.parametrize("what, match", [
+    ("dir", "is a directory, not a ratings file"),
+    ("fifo", "is a FIFO, not a regular ratings file"),
+    ("/dev/zero", "is a device, not a regular ratings file"),
+])
+def test_regression_a_directory_fifo_or_device_is_named_as_such(tmp_path, what, match):
+    import os
+    path = {"dir": tmp_path, "/dev/zero": "/dev/zero"}.get(what)
+    if what == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    with pytest.raises(ValueError, match=match):
+        data.load_ratings(path)
+
+
+def test_regression_utf32_is_called_utf32(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("1,2,3\n".encode("utf-32"))
+    with pytest.raises(ValueError, match="is UTF-32 text"):
+        data.load_ratings(path)
+
+
+def test_timestamps_are_read_as_seconds_or_iso_dates(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("1,10,4,86400\n1,20,3,1970-01-03\n2,10,5\n")
+    X, users, items, times = data.load_ratings(path, timestamps=True)
+    assert list(times[:2]) == [86400, 2 * 86400] and np.isnan(times[2])
+    path.write_text("1,10,4,soon\n")
+    with pytest.raises(ValueError, match="line 1: timestamp 'soon' is neither a number"):
+        data.load_ratings(path, timestamps=True)
+
+
+# ---------------------------------------------------------------------------------------
+# From columns (a data frame's)
+
+def test_from_triples_gives_what_load_ratings_gives(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("b,x,3\na,y,0\n007,x,-1\n")
+    from_file = data.load_ratings(path)
+    from_columns = data.from_triples(["b", "a", "007"], ["x", "y", "x"], [3, 0, -1])
+    assert (from_file[0] != from_columns[0]).nnz == 0 and from_columns[0].nnz == 3
+    for a, b in zip(from_file[1:], from_columns[1:]):
+        assert list(a) == list(b)
+    X, users, items = data.from_triples(np.array([5, 3, 5]), [10, 10, 20], [1, 2, 3])
+    assert users.dtype == np.int64 and list(users) == [3, 5]
+
+
+def test_from_triples_takes_pandas_columns():
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    frame = pd.DataFrame({"user": pd.array([1, 2, 2], dtype="Int64"),
+                          "item": ["a", "b", "a"], "rating": [4.0, 0.0, 5.0]})
+    X, users, items = data.from_triples(frame.user, frame.item, frame.rating)
+    assert list(users) == [1, 2] and list(items) == ["a", "b"] and X.nnz == 3
+
+
+@pytest.mark.parametrize("users, items, ratings, match", [
+    ([1, 1], [2, 2], [3, 4], r"the pair \(users\[0\], items\[0\]\) = \(1, 2\) is given again"),
+    ([1, 2], [2, 2], [3, np.nan], r"ratings\[1\] is nan"),
+    ([1, 2], [2], [3, 4], "must have the same length"),
+    ([1, None], [2, 3], [3, 4], r"users\[1\] is None"),
+    ([1.5, 2], [2, 3], [3, 4], "users must hold integer or string ids"),
+    ([], [], [], "ratings is empty"),
+])
+def test_from_triples_refuses_what_load_ratings_refuses(users, items, ratings, match):
+    with pytest.raises(ValueError, match=match):
+        data.from_triples(np.array(users, dtype=object) if None in users else users, items,
+                          ratings)

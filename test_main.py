@@ -1,13 +1,21 @@
 """Tests of main.py, the command line: it prints what the library computes."""
+import csv
+import io
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import cli
 import data
 import main
 import recommender
 from test_em import DATA, course_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def test_main_reports_every_figure_matching(capsys):
@@ -53,10 +61,11 @@ def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------
 # Subcommands: fit, recommend, predict, groups
 
-def write_ratings(path, X, user=lambda r: r + 1, item=lambda c: 10 * (c + 1)):
+def write_ratings(path, X, user=lambda r: r + 1, item=lambda c: 10 * (c + 1),
+                  value=lambda v: v):
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
     path.write_text("userId,movieId,rating,timestamp\n" + "".join(
-        f"{user(r)},{item(c)},{v:g},{1000 + k}\n"
+        f"{user(r)},{item(c)},{value(v):g},{1000 + k}\n"
         for k, (r, c, v) in enumerate(zip(rows, X.indices, X.data))))
     return path
 
@@ -78,23 +87,38 @@ def fitted(tmp_path_factory):
     return folder, ratings, model, X
 
 
-def test_fit_prints_held_out_rmse_beside_the_baselines_and_saves_raw_ids(fitted, capsys,
-                                                                         tmp_path):
-    folder, ratings, _, _ = fitted
-    out = tmp_path / "m.npz"
-    assert main.main(["fit", str(ratings), "--out", str(out), "--holdout", "0.2"]) == 0
+def test_fit_saves_a_model_of_every_rating_and_says_so(fitted, capsys, tmp_path):
+    _, ratings, _, X = fitted
+    out = tmp_path / "all.npz"
+    assert main.main(["fit", str(ratings), "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    found = dict(re.findall(r"^  (mixture recommender|baseline \(mean \+ user and item "
+    assert f"fitted on all {X.nnz} ratings" in captured.out and "No evaluation" in captured.out
+    assert "stage 1/4, items as rows: 20 EM runs" in captured.err  # plain lines, not a tty
+    assert recommender.load(out).rated_indices.size == X.nnz
+
+
+def test_fit_with_a_holdout_evaluates_then_refits_on_everything(fitted, capsys, tmp_path):
+    _, ratings, _, X = fitted
+    out = tmp_path / "m.npz"
+    assert main.main(["fit", str(ratings), "--out", str(out), "--holdout", "0.2", "-q"]) == 0
+    captured = capsys.readouterr()
+    found = dict(re.findall(r"^  (mixture recommender|baseline \(mean \+ user, item, day "
                             r"biases\)|item mean|global mean)\s+(\d\.\d{4})$",
                             captured.out, re.M))
-    assert len(found) == 4
+    assert len(found) == 4, captured.out
     assert float(found["mixture recommender"]) < float(found["item mean"])
     assert "within one predicted standard deviation" in captured.out
-    assert "stage 1/6, items as rows: EM run 1/20" in captured.err  # progress on stderr
-    assert "loading" in captured.err
+    assert "refitted on all 6000 ratings, the held-out ones included" in captured.out
+    assert re.search(r"^  most popular\s+0\.\d{4}\s+0\.\d{4}\s+0\.\d{4}$", captured.out, re.M)
     model, extras = recommender.load(out, extras=True)
+    assert model.rated_indices.size == X.nnz
     np.testing.assert_array_equal(extras["user_ids"], np.arange(1, 301))
     np.testing.assert_array_equal(extras["item_ids"], 10 * np.arange(1, 51))
+    kept = tmp_path / "kept.npz"
+    assert main.main(["fit", str(ratings), "--out", str(kept), "--holdout", "0.2",
+                      "--keep-evaluated", "-q"]) == 0
+    assert "without the held-out ones" in capsys.readouterr().out
+    assert recommender.load(kept).rated_indices.size == X.nnz - 1200
 
 
 def test_fit_with_a_test_file_counts_the_cold_ratings(fitted, capsys, tmp_path):
@@ -102,7 +126,7 @@ def test_fit_with_a_test_file_counts_the_cold_ratings(fitted, capsys, tmp_path):
     test = tmp_path / "test.csv"
     test.write_text("1,10,4\n1,20,3\n9999,10,2\n2,777,5\n")
     assert main.main(["fit", str(ratings), "--test", str(test), "--out",
-                      str(tmp_path / "m.npz"), "-q"]) == 0
+                      str(tmp_path / "m.npz"), "-q", "--n-seeds", "2"]) == 0
     captured = capsys.readouterr()
     assert "(2 with a user or item the training ratings lack" in captured.out
     assert captured.err == ""  # -q: no progress
@@ -123,19 +147,64 @@ def test_recommend_names_unrated_items_with_titles_from_either_items_format(fitt
     assert "ranked by prediction - 1 std" in capsys.readouterr().out
 
 
-def test_predict_writes_user_item_prediction_lines(fitted, capsys, tmp_path):
+def test_recommend_places_a_new_user_from_their_ratings(fitted, capsys, tmp_path):
+    _, _, model, _ = fitted
+    mine = tmp_path / "mine.csv"
+    mine.write_text("item,rating\n10,5\n20,1\n30,4.5\n99999,3\n")
+    assert main.main(["recommend", str(model), "--ratings", str(mine), "-n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"Placed a new user from 3 ratings of .* in \d+\.\d ms \(1 of items the "
+                     r"model lacks, left out\)", out)
+    shown = {int(m) for m in re.findall(r"item (\d+):", out)}
+    assert len(shown) == 4 and not shown & {10, 20, 30}
+
+
+def test_recommend_all_writes_every_users_list_as_csv(fitted, capsys, tmp_path):
+    _, _, model, X = fitted
+    out = tmp_path / "recs.csv"
+    assert main.main(["recommend", str(model), "--all", "-n", "3", "--out", str(out)]) == 0
+    rows = list(csv.reader(out.open()))
+    unrated = 50 - np.diff(X.indptr)  # a user who rated (nearly) every item has fewer
+    assert rows[0] == ["user", "rank", "item", "score", "std"]
+    assert len(rows) == 1 + np.minimum(unrated, 3).sum() and unrated.min() < 3
+    assert rows[1][:2] == ["1", "1"] and rows[3][:2] == ["1", "3"]
+    assert main.main(["recommend", str(model), "--user", "1", "-n", "3"]) == 0
+    first = re.findall(r"item (\d+): (\d\.\d\d)", capsys.readouterr().out)
+    assert [(r[2], f"{float(r[3]):.2f}") for r in rows[1:4]] == first
+
+
+def test_predict_writes_csv_with_ids_as_written(fitted, capsys, tmp_path):
     _, _, model, _ = fitted
     pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1 10\n3\t20\n99999 10\n")
-    assert main.main(["predict", str(model), str(pairs)]) == 0
+    pairs.write_text("userId,movieId\n1,10\n3,20\n99999,10\n")
+    assert main.main(["predict", str(model), str(pairs), "--std"]) == 0
     captured = capsys.readouterr()
-    lines = captured.out.splitlines()
-    assert [line.rsplit(",", 1)[0] for line in lines] == ["1,10", "3,20", "99999,10"]
-    values = [float(line.rsplit(",", 1)[1]) for line in lines]
+    rows = list(csv.reader(io.StringIO(captured.out)))
+    assert rows[0] == ["user", "item", "prediction", "std"]
+    assert [r[:2] for r in rows[1:]] == [["1", "10"], ["3", "20"], ["99999", "10"]]
     saved = recommender.load(model)
-    expected = recommender.predict(saved, [0, 2, -1], [0, 1, 0], unknown=True)
-    np.testing.assert_allclose(values, expected, atol=1e-4)
+    expected, std = recommender.predict(saved, [0, 2, -1], [0, 1, 0], unknown=True,
+                                        return_std=True)
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected, atol=1e-4)
+    np.testing.assert_allclose([float(r[3]) for r in rows[1:]], std, atol=1e-4)
     assert "1 pairs name a user or item the model lacks" in captured.err
+    out = tmp_path / "p.csv"
+    assert main.main(["predict", str(model), str(pairs), "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[0] == "user,item,prediction"
+
+
+def test_regression_ids_holding_commas_give_valid_csv(tmp_path, capsys):
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("".join(f'"user, {u}","item ""{i}""",{(u + i) % 5 + 1}\n'
+                               for u in range(30) for i in range(8) if (u + i) % 3))
+    model = tmp_path / "m.npz"
+    assert main.main(["fit", str(ratings), "--out", str(model), "-q", "--n-seeds", "2"]) == 0
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text('"user, 1","item ""2"""\n')
+    capsys.readouterr()
+    assert main.main(["predict", str(model), str(pairs)]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[1][:2] == ["user, 1", 'item "2"']
 
 
 def test_groups_show_weights_and_items_above_and_below(fitted, capsys):
@@ -143,48 +212,138 @@ def test_groups_show_weights_and_items_above_and_below(fitted, capsys):
     assert main.main(["groups", str(model), "--items", str(folder / "movies.csv"), "-n", "2"]) == 0
     out = capsys.readouterr().out
     weights = [int(w) for w in re.findall(r"^Group \d+: (\d+)% of users", out, re.M)]
-    assert len(weights) == recommender.DEFAULTS["n_components"]
+    assert len(weights) == recommender.DEFAULTS["n_groups"]
     assert weights == sorted(weights, reverse=True) and 97 <= sum(weights) <= 103
     assert out.count("rates higher: Film") == len(weights)
+    assert main.main(["groups", str(model), "--min-ratings", "100000"]) == 0
+    assert "all items: only 0 have 100000 ratings or more" in capsys.readouterr().out
+
+
+def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
+    folder, _, model, _ = fitted
+    items = tmp_path / "movies.csv"
+    items.write_text("movieId,title\n" + "".join(f'{10 * (c + 1)},"Evil\x1b[31m\x00 {c}"\n'
+                                                  for c in range(50)))
+    assert main.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x00" not in out and "Evil\\x1b[31m\\x00" in out
+    items.write_text('movieId,title\n10,"Open quote\n20,Swallowed\n30,Too\n')
+    assert main.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 2
+    assert "movies.csv, line 2: a quote is left open" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
     (["recommend", "{model}", "--user", "123456"], "user '123456' is not in the model"),
+    (["recommend", "{model}", "--user", "007"], "user '007' is not in the model"),
     (["recommend", "{folder}/none.npz", "--user", "1"], "model file not found"),
     (["recommend", "{folder}/ratings.csv", "--user", "1"], "is not a model file"),
+    (["recommend", "{folder}", "--user", "1"], "is a directory, not a model file"),
     (["recommend", "{model}", "--user", "1", "--items", "{folder}/none.csv"],
      "items file not found"),
+    (["recommend", "{model}", "--all"], "give --out FILE.csv"),
     (["predict", "{model}", "{folder}/none.txt"], "pairs file not found"),
     (["fit", "{folder}/none.csv", "--out", "{folder}/x.npz"], "ratings file not found"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--holdout", "1.5"],
      "--holdout must be in"),
-    (["recommend", "{model}"], "the following arguments are required: --user"),
+    (["fit", "{folder}/ratings.csv", "--out", "{folder}/x"], r"must end in .npz"),
+    (["fit", "{folder}/ratings.csv", "--out", "{folder}"], "is a directory"),
+    (["fit", "{folder}/ratings.csv", "--out", "/dev/null"], "is not a regular file"),
+    (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--plot", "{folder}/p"],
+     r"must end in .png or .pdf or .svg"),
+    (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--n-seeds", "0"],
+     "n_seeds must be an integer >= 1"),
+    (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--seed", "214748365"],
+     r"seed \* n_seeds"),
+    (["recommend", "{model}"], "one of the arguments --user --ratings --all is required"),
     (["groups", "{model}", "-n", "x"], "invalid int value"),
+    (["recomend", "{model}"], "unknown command 'recomend' (did you mean 'recommend'?)"),
+    (["--k", "0"], "--k must be an integer >= 1"),
+    (["--k", "5000", "--data-dir", "{folder}"], "K must satisfy 1 <= K <= n"),
+    (["--seeds", "-1"], "seed must be an integer >= 0"),
+    (["--data-dir", "{folder}/nowhere"], "no such folder"),
 ])
 def test_user_errors_print_one_line_and_exit_2(fitted, capsys, argv, message):
     folder, _, model, _ = fitted
     argv = [a.format(model=model, folder=folder) for a in argv]
     assert main.main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err or re.search(message, err), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (folder / "x.npz").exists()
+
+
+def test_every_option_of_every_command_says_its_default(capsys):
+    import argparse
+    parser = cli.command_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(commands.choices) == sorted(cli.COMMANDS)
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction) or action.required or not \
+                    action.option_strings or action.dest in ("user", "ratings", "all"):
+                continue  # --help, required options, and the three ways to name a user
+            assert action.help and "default" in action.help, (name, action.option_strings)
+        assert main.main([name, "--help"]) == 0
+    assert main.main(["--help"]) == 0
+    assert "Commands for ratings files: split, fit, recommend" in capsys.readouterr().out
+
+
+def test_ctrl_c_during_a_fit_prints_one_line_exits_130_and_writes_nothing(fitted, capsys,
+                                                                          tmp_path,
+                                                                          monkeypatch):
+    _, ratings, _, _ = fitted
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(recommender, "fit", interrupted)
+    assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "-q"]) == 130
+    assert capsys.readouterr().err.strip() == "main.py: interrupted; no file was left half-written"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_pipe_ends_quietly():
+    result = subprocess.run(f"{sys.executable} main.py --k 1 --seeds 0 1 2 3 4 | head -1",
+                            shell=True, capture_output=True, text=True, cwd=HERE, timeout=120)
+    assert result.stdout.count("\n") == 1 and result.stderr == ""
 
 
 def test_fit_draws_a_plot(fitted, tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="matplotlib is optional; CI installs it")
     _, ratings, _, _ = fitted
     png = tmp_path / "fit.png"
-    assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--plot",
-                      str(png), "-q"]) == 0
+    assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--holdout",
+                      "0.1", "--plot", str(png), "-q", "--n-seeds", "3"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
-def test_plot_without_matplotlib_says_how_to_get_it(fitted, tmp_path, capsys, monkeypatch):
-    import sys
+def test_plot_without_matplotlib_is_said_before_the_fit(fitted, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     _, ratings, _, _ = fitted
+    monkeypatch.setattr(recommender, "fit", lambda *a, **k: pytest.fail("fitted first"))
     assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--plot",
                       str(tmp_path / "f.png"), "-q"]) == 2
     assert "--plot needs matplotlib: pip install matplotlib" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# split and sweep
+
+def test_split_writes_every_line_as_written_every_user_keeping_one(tmp_path, capsys):
+    ratings = tmp_path / "r.csv"
+    lines = [f"{u},{i},{(u * i) % 5 + 0.5},{1000 + u}" for u in range(1, 41)
+             for i in range(1, 1 + u % 6 + 1)]
+    ratings.write_text("userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n")
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    argv = ["split", str(ratings), "--test-fraction", "0.2", "--seed", "3", "--out-train",
+            str(train), "--out-test", str(test)]
+    assert main.main(argv) == 0
+    train_lines, test_lines = train.read_text().splitlines(), test.read_text().splitlines()
+    assert train_lines[0] == test_lines[0] == "userId,movieId,rating,timestamp"
+    assert sorted(train_lines[1:] + test_lines[1:]) == sorted(lines)
+    assert len(test_lines) - 1 == round(0.2 * len(lines))
+    assert {line.split(",")[0] for line in train_lines[1:]} == {str(u) for u in range(1, 41)}
+    first = train.read_text()
+    assert main.main(argv) == 0 and train.read_text() == first  # reproducible
+    data.load_ratings(train), data.load_ratings(test)
 
 
 def test_sweep_says_plainly_when_the_courses_model_loses(tmp_path, capsys):
@@ -194,8 +353,16 @@ def test_sweep_says_plainly_when_the_courses_model_loses(tmp_path, capsys):
     path = write_ratings(tmp_path / "r.csv", X)
     assert main.main(["sweep", str(path), "--k", "4", "--seeds", "0", "-q"]) == 0
     out = capsys.readouterr().out
-    assert "The course's model loses here to a baseline above" in out
+    assert "The course's model loses here to the item means" in out
     assert "main.py fit FILE --out model.npz" in out
+
+
+def test_the_sweep_fits_a_rating_of_zero_as_a_rating(tmp_path, capsys):
+    X, _ = data.planted_sparse_ratings(200, 30, 3000, K=3, seed=2)
+    path = write_ratings(tmp_path / "r.csv", X, value=lambda v: v - 3)  # -2..2, zeros too
+    assert main.main(["sweep", str(path), "--k", "1", "--seeds", "0", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"3000 ratings \(\d+ of them 0, ratings like any other\)", out)
 
 
 @pytest.mark.parametrize("argv", [["--ratings", "{path}", "--holdout", "0"],

@@ -1,0 +1,176 @@
+"""Tests of serving.py: predictions and their uncertainty, lists, groups, new users."""
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import data
+import em
+import recommender
+from test_em import random_ratings
+from test_recommender import FAST, planted_split
+
+
+def test_predictive_std_is_the_variance_of_the_last_stages_mixture():
+    X = random_ratings(25, 7, seed=6)
+    model = recommender.fit(X, item_stages=1, user_stages=1, n_seeds=2, user_components=3)
+    s = model.last_support.shape[1]
+    assert s == 2 * 3
+    W = model.user_factors[:, -s:].astype(float)
+    M = model.item_factors[:, -s:].astype(float)
+    var, support, lam = model.mixture_var[-s:], model.last_support, float(model.mean_prior)
+    # a component's support of an item: its users' posteriors (n_seeds times the weights)
+    np.testing.assert_allclose(support, 2 * (X != 0).T.astype(float) @ W, rtol=1e-10, atol=1e-12)
+    rows, cols = np.indices((25, 7)).reshape(2, -1)
+    _, std = recommender.predict(model, rows, cols, return_std=True)
+    expected = []
+    for u, l in zip(rows, cols):  # straight from the definition, one pair at a time
+        if W[u].sum() == 0:
+            expected.append(model.cold_var)
+            continue
+        mean = sum(W[u, c] * M[l, c] for c in range(s))
+        noise = [var[c] * (1 + 1 / max(support[l, c] + lam, 1)) for c in range(s)]
+        expected.append(sum(W[u, c] * (noise[c] + M[l, c] ** 2) for c in range(s)) - mean ** 2)
+    np.testing.assert_allclose(std ** 2, expected, rtol=1e-6, atol=1e-9)
+    assert std[0] == pytest.approx(np.sqrt(model.cold_var))  # user 0 rated nothing
+
+
+def test_predictive_std_is_roughly_calibrated_on_held_out_planted_ratings():
+    X_train, hidden = planted_split(3)
+    model = recommender.fit(X_train)
+    pred, std = recommender.predict(model, hidden.rows, hidden.cols, return_std=True)
+    within = np.mean(np.abs(hidden.values - pred) <= std)
+    assert 0.55 < within < 0.85, within  # a Gaussian has 68% within one sd
+
+
+MODEL_X = random_ratings(40, 15, seed=2)
+MODEL = recommender.fit(MODEL_X, **FAST)
+
+
+def test_top_n_leaves_out_rated_items_best_first():
+    items, scores = recommender.top_n(MODEL, MODEL_X, user=3, n=4)
+    unrated = np.flatnonzero(MODEL_X[3] == 0)
+    assert set(items) <= set(unrated) and len(items) == min(4, len(unrated))
+    all_scores = recommender.predict(MODEL, np.full(len(unrated), 3), unrated)
+    np.testing.assert_allclose(scores, np.sort(all_scores)[::-1][:len(items)], rtol=1e-6)
+    again = recommender.top_n(MODEL, None, user=3, n=4)  # the model's own record of X
+    np.testing.assert_array_equal(again[0], items)
+
+
+def test_cautious_top_n_ranks_by_the_lower_bound():
+    items, scores = recommender.top_n(MODEL, MODEL_X, user=3, n=10, cautious=True)
+    pred, std = recommender.predict(MODEL, np.full(len(items), 3), items, return_std=True)
+    np.testing.assert_allclose(scores, pred, rtol=1e-6)
+    assert np.all(np.diff(pred - std) <= 1e-6)
+
+
+@pytest.mark.parametrize("cautious", [False, True])
+def test_every_users_lists_at_once_are_each_users_list(cautious, monkeypatch):
+    import serving
+    monkeypatch.setattr(serving, "BLOCK_BYTES", 2000)  # many blocks of users
+    items, scores, std = recommender.top_n_all(MODEL, None, 5, cautious=cautious)
+    for user in range(40):
+        one, one_scores = recommender.top_n(MODEL, None, user, 5, cautious=cautious)
+        np.testing.assert_array_equal(items[user, :len(one)], one)
+        np.testing.assert_allclose(scores[user, :len(one)], one_scores, rtol=1e-6)
+        assert (items[user, len(one):] == -1).all()
+        _, expected_std = recommender.predict(MODEL, np.full(len(one), user), one,
+                                              return_std=True)
+        np.testing.assert_allclose(std[user, :len(one)], expected_std, rtol=1e-6)
+
+
+def test_groups_name_the_items_rated_most_above_and_below_the_baseline():
+    found = recommender.groups(MODEL, n=3)
+    assert [g.weight for g in found] == sorted(MODEL.group_p, reverse=True)
+    for g in found:
+        j = int(np.flatnonzero(MODEL.group_p == g.weight)[0])
+        np.testing.assert_array_equal(g.above_by, np.sort(MODEL.group_mu[j])[::-1][:3])
+        np.testing.assert_array_equal(g.below_by, np.sort(MODEL.group_mu[j])[:3])
+        np.testing.assert_array_equal(MODEL.group_mu[j, g.above], g.above_by)
+
+
+def test_groups_name_only_candidate_items():
+    allowed = np.zeros(15, bool)
+    allowed[[1, 4, 6]] = True
+    for g in recommender.groups(MODEL, n=2, candidates=allowed):
+        assert set(g.above) <= {1, 4, 6} and set(g.below) <= {1, 4, 6}
+    with pytest.raises(ValueError, match=r"candidates must have shape \(15,\)"):
+        recommender.groups(MODEL, candidates=np.ones(3, bool))
+
+
+def test_predict_of_many_pairs_of_a_wide_model_needs_bounded_memory(monkeypatch):
+    monkeypatch.setattr(em, "CHUNK_BYTES", 1 << 20)
+    rows = np.random.RandomState(0).randint(0, 40, 200_000)
+    cols = np.random.RandomState(1).randint(0, 15, 200_000)
+    tracemalloc.start()
+    recommender.predict(MODEL, rows, cols, return_std=True)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # the outputs and per-pair flags are O(pairs); the gathered factors stay in 1 MB chunks
+    assert peak < 200_000 * 8 * 12 + (8 << 20), peak
+
+
+# ---------------------------------------------------------------------------------------
+# New users, placed without a refit
+
+def test_a_new_user_folded_in_lands_near_where_a_refit_puts_them():
+    X_train, _ = planted_split(7, n=500, d=100, n_ratings=20_000)
+    rows = np.repeat(np.arange(500), np.diff(X_train.indptr))
+    newcomers = np.arange(480, 500)  # refit with them; fit the model without them
+    model = recommender.fit(X_train[:480])
+    refit = recommender.fit(X_train)
+    gaps, baseline_gaps = [], []
+    for user in newcomers:
+        items = X_train.indices[X_train.indptr[user]:X_train.indptr[user + 1]]
+        ratings = X_train.data[X_train.indptr[user]:X_train.indptr[user + 1]]
+        placed = recommender.fold_in(model, items, ratings)
+        folded = recommender.predict_new(model, placed, np.arange(100))
+        refitted = recommender.predict(refit, np.full(100, user), np.arange(100))
+        base = recommender.predict(recommender.baseline_only(refit), np.full(100, user),
+                                   np.arange(100))
+        gaps.append(np.sqrt(np.mean((folded - refitted) ** 2)))
+        baseline_gaps.append(np.sqrt(np.mean((base - refitted) ** 2)))
+    assert np.mean(gaps) < 0.5 * np.mean(baseline_gaps), (np.mean(gaps), np.mean(baseline_gaps))
+
+
+
+def test_folding_in_a_training_user_gives_back_their_place():
+    X_train, _ = planted_split(8)
+    model = recommender.fit(X_train)
+    user = 17
+    items = X_train.indices[X_train.indptr[user]:X_train.indptr[user + 1]]
+    ratings = X_train.data[X_train.indptr[user]:X_train.indptr[user + 1]]
+    placed = recommender.fold_in(model, items, ratings)
+    mean, user_bias, _ = recommender.fit_baseline(X_train)
+    assert placed.bias == pytest.approx(model.user_bias[user], rel=1e-9)
+    own = recommender.predict(model, np.full(120, user), np.arange(120))
+    folded = recommender.predict_new(model, placed, np.arange(120))
+    assert np.sqrt(np.mean((own - folded) ** 2)) < 0.15
+    listed, _ = recommender.top_n(model, None, placed, 5)
+    assert not set(listed) & set(items)
+    _, std = recommender.predict_new(model, placed, np.arange(120), return_std=True)
+    assert np.all(np.isfinite(std)) and np.all(std > 0)
+
+
+def test_fold_in_refuses_bad_ratings_and_leaves_out_unknown_items():
+    with pytest.raises(ValueError, match="items must lie in 0..14"):
+        recommender.fold_in(MODEL, [15], [3.0])
+    with pytest.raises(ValueError, match="items must name each item once"):
+        recommender.fold_in(MODEL, [2, 2], [3.0, 4.0])
+    with pytest.raises(ValueError, match="ratings must be finite"):
+        recommender.fold_in(MODEL, [2], [np.nan])
+    placed = recommender.fold_in(MODEL, [-1, 3], [5.0, 4.0])
+    np.testing.assert_array_equal(placed.rated, [3])
+
+
+def test_fold_in_with_times_learns_the_users_day_bias():
+    X = sparse.csr_array(random_ratings(30, 10, seed=9))
+    model = recommender.fit(X, times=np.full(X.nnz, 86400.0 * 5), **FAST)
+    placed = recommender.fold_in(model, [1, 2, 3], [5.0, 5.0, 5.0],
+                                 times=[86400.0 * 7] * 3)
+    np.testing.assert_array_equal(placed.days, [7])
+    on_day = recommender.predict_new(model, placed, [4], time=86400.0 * 7 + 10)
+    other = recommender.predict_new(model, placed, [4], time=86400.0 * 8)
+    assert on_day != other and other == recommender.predict_new(model, placed, [4])
+
