@@ -206,3 +206,21 @@ def test_float32_products_agree_with_float64_to_single_precision():
                          rtol=1e-5)
     with pytest.raises(ValueError, match="dtype=float32 needs a sparse X"):
         summary.summarise(np.ones((2, 2)), dtype=np.float32)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_products_cut_into_row_and_column_blocks_are_the_same(monkeypatch, transposed):
+    R, _, _ = residual_with_exact_zero()
+    whole = summary.summarise(R, stored_zeros=True, transposed=transposed)
+    monkeypatch.setattr(summary, "COLUMNS_PER_BLOCK", 2)  # cut the 6 columns in three
+    monkeypatch.setattr(summary, "MIN_NNZ_TO_SPLIT", 1)  # and the rows in blocks
+    monkeypatch.setattr(summary, "n_workers", lambda: 3)
+    cut = summary.summarise(R, stored_zeros=True, transposed=transposed)
+    assert cut.n_blocks == 3 and len(cut._blocks[0][2]) == 3
+    mixture = random_mixture(R.toarray(), 3, seed=3)
+    post, ll = em.estep(whole, mixture)
+    post_cut, ll_cut = em.estep(cut, mixture)
+    assert ll_cut == pytest.approx(ll, rel=1e-13)
+    np.testing.assert_allclose(post_cut, post, rtol=1e-12, atol=1e-15)
+    assert_mixture_close(em.mstep(cut, post, mixture), em.mstep(whole, post, mixture),
+                         rtol=1e-12)
