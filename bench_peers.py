@@ -13,7 +13,6 @@ counted. This file imports none of the project's modules: the peers' environment
 have them, nor the project their packages (never in requirements.txt).
 """
 import json
-import resource
 import sys
 import time
 
@@ -40,6 +39,7 @@ def _is_number(text):
 
 
 def peak_gb():
+    import resource  # Unix only
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 

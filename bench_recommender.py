@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -477,6 +476,7 @@ def scale_child(what, *paths):
 
 
 def peak_rss_bytes():
+    import resource  # Unix only: imported where used, so that this module imports anywhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -103,6 +103,9 @@ def _fit_parser(commands):
                      help="with --holdout: save the evaluated model, fitted without the "
                           "held-out ratings, instead of refitting (default: refit)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the EM starts (default 0)")
+    fit.add_argument("--scheduler", metavar="ADDRESS",
+                     help="fit on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
+                          "dask[distributed]; default: this machine)")
     fit.add_argument("--plot", metavar="FILE.png",
                      help="draw each EM run's log-likelihood and the held-out RMSEs (.png, "
                           ".pdf or .svg; needs matplotlib; default: no plot)")
@@ -220,6 +223,7 @@ def fit_command(args):
     hyper = {name: getattr(args, name) for name in recommender.DEFAULTS
              if getattr(args, name) is not None}
     recommender.check_hyper_parameters(hyper, args.seed)  # before the (long) load and fit
+    args.client = _connect(args.scheduler)
     X, user_ids, item_ids, times = data.load_ratings(
         args.ratings, progress=display.load_progress(args.ratings, args.quiet), timestamps=True)
     times = times if np.isfinite(times).any() else None
@@ -270,9 +274,25 @@ def _fit(X, times, args, hyper, traces, what):
     """recommender.fit with progress on stderr (and each run's trace recorded)."""
     progress = display.FitProgress(args.quiet, traces, what)
     try:
-        return recommender.fit(X, seed=args.seed, times=times, callback=progress, **hyper)
+        return recommender.fit(X, seed=args.seed, times=times, callback=progress,
+                               client=args.client, **hyper)
     finally:
         progress.close()
+
+
+def _connect(address):
+    """A Dask client of the cluster at address (checked before any fitting), or None."""
+    if address is None:
+        return None
+    try:
+        from dask import distributed
+    except ImportError:
+        raise ValueError("--scheduler needs dask: pip install 'dask[distributed]'") from None
+    try:
+        return distributed.Client(address, timeout=30)
+    except (OSError, TimeoutError) as err:
+        raise ValueError(f"--scheduler {address}: cannot reach a Dask scheduler there "
+                         f"({err})") from None
 
 
 def _plan_name(hyper):

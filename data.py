@@ -66,7 +66,7 @@ def from_triples(users, items, ratings, *, timestamps=None):
         raise ValueError("ratings is empty: there is no rating")
     user_ids, rows = ids.number(ids.from_values(users, "users"))
     item_ids, cols = ids.number(ids.from_values(items, "items"))
-    values = _finite_column(ratings, "ratings")
+    values = finite_column(ratings, "ratings")
     try:
         X, order = ratingsfile.build_matrix(rows, cols, values, (len(user_ids), len(item_ids)))
     except ratingsfile.RepeatedPair as repeat:
@@ -76,7 +76,7 @@ def from_triples(users, items, ratings, *, timestamps=None):
                          f"position {repeat.second}") from None
     if timestamps is None:
         return X, user_ids, item_ids
-    return X, user_ids, item_ids, _finite_column(timestamps, "timestamps")[order]
+    return X, user_ids, item_ids, finite_column(timestamps, "timestamps")[order]
 
 
 def as_ratings_matrix(X):
@@ -99,7 +99,7 @@ def as_ratings_matrix(X):
     return sparse.csr_array(check_ratings(X))
 
 
-def _finite_column(values, name):
+def finite_column(values, name):
     """A column of numbers as float64, or ValueError naming the first that is not finite."""
     try:
         array = np.asarray(values, dtype=float).reshape(-1)

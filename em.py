@@ -27,7 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 import summary
-from common import GaussianMixture, check_mixture, check_number, check_post, init
+from common import (GaussianMixture, check_integer, check_mixture, check_number, check_post,
+                    init)
 
 
 def estep(X, mixture, *, log_pattern=None, pattern_weight=0.0):
@@ -67,6 +68,32 @@ def estep(X, mixture, *, log_pattern=None, pattern_weight=0.0):
         log_pattern = check_log_pattern(log_pattern, mixture.mu.shape)
     post_t, log_likelihood = _estep(ratings, mixture, log_pattern, pattern_weight)
     return post_t.T, float(log_likelihood[0])
+
+
+def estep_groups(X, mixture, n_groups, *, log_pattern=None, pattern_weight=0.0):
+    """The E-step of ``run_many``'s stacked mixtures: ``n_groups`` mixtures of K / n_groups
+    components each, normalised group by group.
+
+    Returns
+    -------
+    post_t : ndarray of shape (K, n)
+        Each group's posteriors, transposed (components as rows).
+    log_likelihoods : ndarray of shape (n_groups,)
+    """
+    ratings = summary.summarise(X)
+    n_groups = check_integer("n_groups", n_groups, 1)
+    K = np.shape(mixture[0])[0] if isinstance(mixture, tuple) and len(mixture) == 3 else 0
+    if K % n_groups or not K:
+        raise ValueError(f"n_groups must divide the mixture's {K} components, got {n_groups}")
+    size = K // n_groups  # each group a mixture of its own, its weights summing to 1
+    groups = [check_mixture(GaussianMixture(*(np.asarray(a)[g * size:(g + 1) * size]
+                                              for a in mixture)), ratings.d)
+              for g in range(n_groups)]
+    mixture = GaussianMixture(*(np.concatenate([m[i] for m in groups]) for i in range(3)))
+    pattern_weight = check_number("pattern_weight", pattern_weight, positive=False)
+    if pattern_weight:
+        log_pattern = check_log_pattern(log_pattern, mixture.mu.shape)
+    return _estep(ratings, mixture, log_pattern, pattern_weight, n_groups)
 
 
 def _estep(ratings, mixture, log_pattern=None, pattern_weight=0.0, n_groups=1):
@@ -243,7 +270,7 @@ def pattern(X, post, smoothing=1.0):
 
 
 def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
-        pattern_weight=0.0, pattern_smoothing=1.0, callback=None):
+        pattern_weight=0.0, pattern_smoothing=1.0, callback=None, client=None):
     """Alternate E- and M-steps until the log-likelihood stops improving.
 
     Stops after the first iteration whose E-step gives ``new_ll - old_ll <= tol *
@@ -280,6 +307,10 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     callback : callable or None
         Called as ``callback(iteration, log_likelihood)`` after each E-step (iteration
         counts from 1), e.g. to show progress.
+    client : dask.distributed.Client or None
+        Run on a Dask cluster (``cluster.py``): X is sent to the workers in blocks of users
+        (or is already a ``cluster.DistributedRatings``), each iteration is one map over
+        them, and ``post`` comes back as a ``cluster.Posteriors`` left on the workers.
 
     Returns
     -------
@@ -294,11 +325,17 @@ def run(X, mixture, post, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
         whose variances or means float64 cannot score), rather than looping forever.
         ``tol`` must be finite and >= 0: a negative or NaN one could never stop the run.
     """
+    if client is not None or _distributed(X):
+        cluster = _cluster(client, X)
+        return cluster.run(X, mixture, post, tol=tol, max_iter=max_iter,
+                           min_variance=min_variance, mean_prior=mean_prior,
+                           pattern_weight=pattern_weight, pattern_smoothing=pattern_smoothing,
+                           callback=callback, client=client)
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
     check_post(post, ratings.n, mixture.mu.shape[0])
-    options = _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
-                                 pattern_smoothing)
+    options = check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
+                                pattern_smoothing)
     report = None if callback is None else (lambda iteration, lls: callback(iteration, lls[0]))
     (result,) = _run_stacked(ratings, [mixture], options, report)
     if not result.converged:
@@ -318,7 +355,7 @@ class Run(NamedTuple):
 
 
 def run_many(X, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
-             pattern_weight=0.0, pattern_smoothing=1.0, callback=None):
+             pattern_weight=0.0, pattern_smoothing=1.0, callback=None, client=None):
     """``run`` from several starting mixtures of the same K at once, on the same X.
 
     The mixtures are stacked, so that each iteration is one pair of products for all of
@@ -336,6 +373,8 @@ def run_many(X, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     callback : callable or None
         Called as ``callback(iteration, log_likelihoods)`` after each E-step, with a dict
         {index of the start: log-likelihood} of the runs still going.
+    client : dask.distributed.Client or None
+        Run on a Dask cluster, as ``run``.
 
     Returns
     -------
@@ -343,6 +382,13 @@ def run_many(X, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
         One per start, in their order. Runs stopped by ``max_iter`` say so (``converged``
         False) and warn once for all of them.
     """
+    if client is not None or _distributed(X):
+        cluster = _cluster(client, X)
+        return cluster.run_many(X, mixtures, tol=tol, max_iter=max_iter,
+                                min_variance=min_variance, mean_prior=mean_prior,
+                                pattern_weight=pattern_weight,
+                                pattern_smoothing=pattern_smoothing, callback=callback,
+                                client=client)
     ratings = summary.summarise(X)
     mixtures = [check_mixture(m, ratings.d) for m in mixtures]
     if not mixtures:
@@ -350,8 +396,8 @@ def run_many(X, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     sizes = {m.mu.shape[0] for m in mixtures}
     if len(sizes) != 1:
         raise ValueError(f"mixtures must all have the same K, got {sorted(sizes)}")
-    options = _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
-                                 pattern_smoothing)
+    options = check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
+                                pattern_smoothing)
     results = _run_stacked(ratings, mixtures, options, callback)
     stopped = sum(not r.converged for r in results)
     if stopped:
@@ -360,8 +406,23 @@ def run_many(X, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_pri
     return results
 
 
-def _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
-                       pattern_smoothing):
+def _distributed(X):
+    """Whether X is a cluster.DistributedRatings (without importing dask to ask)."""
+    return getattr(X, "distributed", False) is True
+
+
+def _cluster(client, X):
+    import cluster  # dask is optional: imported only for a cluster
+    return cluster
+
+
+def _on_cluster(cluster, client, X):
+    """X on the cluster: as it is if it is there already, else sent in blocks of users."""
+    return X if _distributed(X) else cluster.scatter_ratings(client, X)
+
+
+def check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
+                      pattern_smoothing):
     """The options of run and run_many, checked, as a dict."""
     if max_iter is not None and not (isinstance(max_iter, (int, np.integer))
                                      and not isinstance(max_iter, bool) and max_iter >= 1):
@@ -379,10 +440,40 @@ def _check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
 
 
 def _run_stacked(ratings, mixtures, options, callback):
-    """The course's loop for G mixtures of K components, stacked into one of G * K.
+    """The course's loop for G mixtures of K components, stacked into one of G * K."""
+    def estep_and_moments(stack, log_pattern, weight, n_groups):
+        # _estep raises rather than return a NaN to loop on
+        post_t, lls = _estep(ratings, stack, log_pattern, weight, n_groups=n_groups)
+        return post_t, lls, moments(ratings, post_t)
+    return run_loop(estep_and_moments, lambda post_t, rows: post_t[rows].T, mixtures,
+                    options, callback)
+
+
+def run_loop(estep_and_moments, take_post, mixtures, options, callback):
+    """The loop of ``run`` and ``run_many``, given how to do an E-step and its moments.
 
     Each iteration is one E-step (normalised group by group) and one M-step for the runs
-    still going; a run that meets the stopping rule (or max_iter) leaves the stack.
+    still going; a run that meets the stopping rule (or max_iter) leaves the stack. A
+    distributed run (``cluster.py``) is this very loop with an E-step mapped over blocks of
+    users and its moments summed: the stopping rule cannot differ.
+
+    Parameters
+    ----------
+    estep_and_moments : callable
+        ``(stacked mixture, log_pattern or None, pattern weight, n_groups) -> (posteriors,
+        log-likelihoods (n_groups,), Moments)``; the posteriors may be a handle.
+    take_post : callable
+        ``(posteriors, slice of components) -> that run's posteriors``, as Run.post.
+    mixtures : list of GaussianMixture
+        Checked starts of one K.
+    options : dict
+        From ``check_run_options``.
+    callback : callable or None
+        As ``run_many``'s.
+
+    Returns
+    -------
+    list of Run
     """
     K = mixtures[0].mu.shape[0]
     going = list(range(len(mixtures)))
@@ -401,9 +492,7 @@ def _run_stacked(ratings, mixtures, options, callback):
     while going:
         iteration += 1
         weight = options["pattern_weight"] if log_pattern is not None else 0.0
-        # _estep raises rather than return a NaN to loop on
-        post_t, lls = _estep(ratings, stack, log_pattern, weight, n_groups=len(going))
-        stats = moments(ratings, post_t)
+        post_t, lls, stats = estep_and_moments(stack, log_pattern, weight, len(going))
         stack_after = mixture_from_moments(stats, stack, options["min_variance"],
                                            options["mean_prior"])
         if options["pattern_weight"]:
@@ -416,7 +505,7 @@ def _run_stacked(ratings, mixtures, options, callback):
             converged = iteration >= first_compared[g] and ll - old_ll[g] <= _tol_of(options, ll)
             if converged or iteration == options["max_iter"]:
                 results[g] = Run(GaussianMixture(*(a[rows] for a in stack_after)),
-                                 post_t[rows].T, ll, iteration, converged)
+                                 take_post(post_t, rows), ll, iteration, converged)
             else:
                 old_ll[g] = ll
                 still.append(position)
@@ -490,7 +579,7 @@ def best_run(X, K, seeds=(0,), *, on_run=None, **run_options):
     return best
 
 
-def fill_matrix(X, mixture):
+def fill_matrix(X, mixture, *, client=None):
     """Complete X: each missing entry becomes its posterior-weighted mean of the means.
 
     Parameters
@@ -510,6 +599,9 @@ def fill_matrix(X, mixture):
         If the dense (n, d) result would not fit in the memory available; ``predict``
         gives the same values for chosen entries without it.
     """
+    if client is not None or _distributed(X):
+        cluster = _cluster(client, X)
+        return cluster.fill_matrix(_on_cluster(cluster, client, X), mixture)
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
     _check_fits_in_memory(ratings)
@@ -519,7 +611,7 @@ def fill_matrix(X, mixture):
     return X_pred
 
 
-def predict(X, mixture, rows, cols):
+def predict(X, mixture, rows, cols, *, client=None):
     """The completed value at given (user, item) pairs, without an (n, d) array.
 
     ``predict(X, mixture, rows, cols)`` equals ``fill_matrix(X, mixture)[rows, cols]``:
@@ -537,6 +629,9 @@ def predict(X, mixture, rows, cols):
     -------
     ndarray of shape (m,)
     """
+    if client is not None or _distributed(X):
+        cluster = _cluster(client, X)
+        return cluster.predict(_on_cluster(cluster, client, X), mixture, rows, cols)
     ratings = summary.summarise(X)
     mixture = check_mixture(mixture, ratings.d)
     rows, cols = check_pairs(rows, cols, ratings.n, ratings.d)

@@ -112,7 +112,7 @@ class Progress(NamedTuple):
     log_likelihood: float
 
 
-def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
+def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters):
     """Fit the recommender to a ratings matrix.
 
     Parameters
@@ -131,6 +131,9 @@ def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
         Each rating's timestamp in seconds (NaN where unknown), in the order of the stored
         entries of X as a canonical CSR array (``load_ratings(..., timestamps=True)`` gives
         them so): the baseline then learns a bias per user and day.
+    client : dask.distributed.Client or None
+        Fit on a Dask cluster (``cluster.py``): the ratings are sent once to every worker
+        and each stage's seeds are shared out among them; the model is the same.
     **hyper_parameters
         Any of ``DEFAULTS``.
 
@@ -143,49 +146,81 @@ def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
     _check_seed_range(seed, options["n_seeds"])
     X = _check_training(X)
     times = _check_times(times, X)
-    rows, cols = _entries(X)
-    fitted = baseline.fit(rows, cols, X.data, X.shape, times, user_reg=options["user_reg"],
-                          item_reg=options["item_reg"], day_reg=options["day_reg"],
-                          epochs=options["bias_epochs"])
-    residual = X.data - baseline.predict(fitted, rows, cols, times)
-    cold_var = float(np.mean(residual ** 2))
-    # The mixtures are fitted in units of the baseline's residual spread, so that every
-    # default (the variance floor, the relative tolerance) means the same on any scale:
-    # ratings a * r + b give predictions a * p + b.
-    scale = float(np.sqrt(cold_var)) if cold_var > 0 else 1.0
-    residual = residual / scale
+    if client is not None:
+        import cluster  # dask is optional: imported only when a client is given
+        work = cluster.ReplicatedWork(client, X, times, options)
+    else:
+        work = Work(X, times, options)
     if options["min_variance"] is not None:
-        options["variance_floor"] = options["min_variance"] / scale ** 2
+        options["variance_floor"] = options["min_variance"] / work.scale ** 2
     plan = [ITEMS_AS_ROWS] * options["item_stages"] + [USERS_AS_ROWS] * options["user_stages"]
     first_seed = seed * options["n_seeds"]
-    taste = _fit_taste_groups(residual, rows, cols, X.shape, options, first_seed,
+    taste = work.taste_groups(options, first_seed,
                               _reporter(callback, 0, len(plan), USERS_AS_ROWS, 1))
     stages = []
     for number, side in enumerate(plan, 1):
-        stage = _fit_stage(residual, rows, cols, X.shape, side, first_seed, options,
+        stage = _fit_stage(work, side, first_seed, options,
                            _reporter(callback, number, len(plan), side, options["n_seeds"]))
-        # the next stage fits what the model, as it will serve, leaves
-        residual = residual - em.pairwise_dot(stage.users.T, stage.items.T, rows, cols)
+        work.subtract(stage.users, stage.items)  # the next stage fits what this one leaves
         stages.append(stage)
-    return _assemble(X, fitted, scale, cold_var, stages, taste, options)
+    return _assemble(work, stages, taste, options)
+
+
+class Work:
+    """What a fit works on: the ratings' entries, the baseline, and the residuals the
+    stages are fitted to in turn (in units of their spread). ``cluster.ReplicatedWork``
+    is the same on a Dask cluster, one replica per worker."""
+
+    def __init__(self, X, times, options):
+        self.shape, self.nnz = X.shape, X.nnz
+        self.rows, self.cols = _entries(X)
+        self.rated_indptr, self.rated_indices = X.indptr.astype(np.int64), X.indices.astype(
+            np.int32)
+        self.rating_range = np.array([X.data.min(), X.data.max()])
+        self.baseline = baseline.fit(self.rows, self.cols, X.data, X.shape, times,
+                                     user_reg=options["user_reg"],
+                                     item_reg=options["item_reg"],
+                                     day_reg=options["day_reg"], epochs=options["bias_epochs"])
+        residual = X.data - baseline.predict(self.baseline, self.rows, self.cols, times)
+        self.cold_var = float(np.mean(residual ** 2))
+        # The mixtures are fitted in units of the baseline's residual spread, so that every
+        # default (the variance floor, the relative tolerance) means the same on any scale:
+        # ratings a * r + b give predictions a * p + b.
+        self.scale = float(np.sqrt(self.cold_var)) if self.cold_var > 0 else 1.0
+        self.residual = residual / self.scale
+
+    def taste_groups(self, options, seed, report):
+        """The taste groups: one EM run with users as rows on the baseline's residuals, of
+        every user, or of every k-th when there are more than TASTE_USERS."""
+        n, d = self.shape
+        residual, rows, cols = self.residual, self.rows, self.cols
+        step = -(-n // TASTE_USERS)
+        if step > 1:
+            chosen = rows % step == 0
+            residual, rows, cols = residual[chosen], rows[chosen] // step, cols[chosen]
+            n = -(-n // step)
+        ratings = _side(residual, rows, cols, (n, d), USERS_AS_ROWS)
+        return _fit_runs(ratings, options, options["n_groups"], [seed], 0.0, report)[0].mixture
+
+    def runs(self, side, K, seeds, pattern_weight, options, report):
+        """EM runs on one side of the residuals, one per seed (``_fit_runs``), and which
+        rows of that side have no rating."""
+        ratings = _side(self.residual, self.rows, self.cols, self.shape, side)
+        return (_fit_runs(ratings, options, K, seeds, pattern_weight, report),
+                ratings.n_rated == 0)
+
+    def fold_ridge(self, users, items):
+        """``fold_ridge`` of a stage's factors, on the residuals it was fitted to."""
+        return fold_ridge(users, items, self.residual, self.rows, self.cols)
+
+    def subtract(self, users, items):
+        """Take a stage's predictions, as the model will serve them, off the residuals."""
+        self.residual = self.residual - em.pairwise_dot(users.T, items.T, self.rows, self.cols)
 
 
 # Taste groups are fitted on at most this many users (every k-th user beyond it): enough to
 # read the groups, at a fraction of a stage's cost on millions of users.
 TASTE_USERS = 20_000
-
-
-def _fit_taste_groups(residual, rows, cols, shape, options, seed, report):
-    """The taste groups: one EM run with users as rows on the baseline's residuals, of
-    every user, or of every k-th when there are more than TASTE_USERS."""
-    n, d = shape
-    step = -(-n // TASTE_USERS)
-    if step > 1:
-        chosen = rows % step == 0
-        residual, rows, cols = residual[chosen], rows[chosen] // step, cols[chosen]
-        n = -(-n // step)
-    ratings = _side(residual, rows, cols, (n, d), USERS_AS_ROWS)
-    return _fit_runs(ratings, options, options["n_groups"], [seed], 0.0, report)[0].mixture
 
 
 class _Stage(NamedTuple):
@@ -199,25 +234,22 @@ class _Stage(NamedTuple):
     ridge: float  # fold-in ridge for a stage with items as rows, else 0
 
 
-def _fit_stage(residual, rows, cols, shape, side, first_seed, options, report):
+def _fit_stage(work, side, first_seed, options, report):
     """Mixtures on one side of the residuals, n_seeds of them averaged, as a _Stage."""
-    ratings = _side(residual, rows, cols, shape, side)
     items_side = side == ITEMS_AS_ROWS
     K = options["item_components" if items_side else "user_components"]
-    runs = _fit_runs(ratings, options, K, range(first_seed, first_seed + options["n_seeds"]),
-                     options["pattern_weight"] if items_side else 0.0, report)
+    runs, empty = work.runs(side, K, range(first_seed, first_seed + options["n_seeds"]),
+                            options["pattern_weight"] if items_side else 0.0, options, report)
     row_factor = np.hstack([run.post for run in runs]) / len(runs)
-    row_factor[ratings.n_rated == 0] = 0  # a row with no rating gets the baseline, not the prior
+    row_factor[empty] = 0  # a row with no rating gets the baseline, not the prior
     col_factor = np.vstack([run.mixture.mu for run in runs]).T
     if items_side:  # rows are items: the means live in user space
         users, items = compress(col_factor, row_factor, options["stage_rank"])
-        stage = _Stage(side, users, items, np.zeros(0), np.zeros(0),
-                       fold_ridge(users, items, residual, rows, cols))
-    else:
-        stage = _Stage(side, row_factor, col_factor,
-                       np.concatenate([run.mixture.var for run in runs]),
-                       np.concatenate([run.mixture.p for run in runs]), 0.0)
-    return stage
+        return _Stage(side, users, items, np.zeros(0), np.zeros(0),
+                      work.fold_ridge(users, items))
+    return _Stage(side, row_factor, col_factor,
+                  np.concatenate([run.mixture.var for run in runs]),
+                  np.concatenate([run.mixture.p for run in runs]), 0.0)
 
 
 def _fit_runs(ratings, options, K, seeds, pattern_weight, report):
@@ -352,9 +384,9 @@ def fold_ridge(users, items, residual, rows, cols):
     return best
 
 
-def _assemble(X, fitted, scale, cold_var, stages, taste, options):
-    """The Model: factors in the ratings' units (float32), the last user stage's mixtures."""
-    n, d = X.shape
+def _assemble(work, stages, taste, options):
+    """The Model: factors in the ratings' units (float32), the user stages' mixtures."""
+    (n, d), scale, fitted = work.shape, work.scale, work.baseline
     widths = [stage.users.shape[1] for stage in stages]
     user_stages = [stage for stage in stages if stage.side == USERS_AS_ROWS]
     mixture_var = np.concatenate([s.var for s in user_stages] or [np.zeros(0)]) * scale ** 2
@@ -362,12 +394,11 @@ def _assemble(X, fitted, scale, cold_var, stages, taste, options):
     user_factors = np.hstack([s.users for s in stages] or [np.zeros((n, 0))]).astype(np.float32)
     item_factors = (np.hstack([s.items for s in stages] or [np.zeros((d, 0))]) * scale
                     ).astype(np.float32)
-    indices = X.indices.astype(np.int32)
     model = Model(
-        mean=np.array(fitted.mean), scale=np.array(scale), cold_var=np.array(cold_var),
+        mean=np.array(fitted.mean), scale=np.array(scale), cold_var=np.array(work.cold_var),
         user_bias=fitted.user_bias, item_bias=fitted.item_bias,
         day_users=fitted.day_users, days=fitted.days, day_bias=fitted.day_bias,
-        rating_range=np.array([X.data.min(), X.data.max()]),
+        rating_range=work.rating_range,
         user_factors=user_factors, item_factors=item_factors,
         stage_columns=np.concatenate([[0], np.cumsum(widths)]).astype(np.int64),
         stage_sides=np.array([s.side for s in stages], dtype=np.int8),
@@ -378,7 +409,7 @@ def _assemble(X, fitted, scale, cold_var, stages, taste, options):
         user_reg=np.array(float(options["user_reg"])),
         day_reg=np.array(float(options["day_reg"])),
         group_p=taste.p, group_mu=taste.mu * scale,
-        rated_indptr=X.indptr.astype(np.int64), rated_indices=indices)
+        rated_indptr=work.rated_indptr, rated_indices=work.rated_indices)
     return check_model(model_with_support(model))
 
 

@@ -50,17 +50,56 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
     std : ndarray of shape (m,), only with return_std
     """
     check_model_shapes(model)
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    times = _check_pair_times(times, len(rows)) if np.ndim(rows) == 1 else times
+    n, d = len(model.user_bias), len(model.item_bias)
+    _check_indices(rows, cols, n, d, unknown)
+    pred = np.empty(len(rows))
+    std = np.empty(len(rows)) if return_std else None
+    # pair by chunk, so that no temporary grows with the number of pairs: the outputs are
+    # all that predict adds, whatever their number
+    for start in range(0, len(rows), PAIRS_PER_CHUNK):
+        chunk = slice(start, start + PAIRS_PER_CHUNK)
+        found = _predict_chunk(model, rows[chunk], cols[chunk], unknown,
+                               None if times is None else times[chunk], return_std)
+        pred[chunk] = found[0]
+        if return_std:
+            std[chunk] = found[1]
+    return (pred, std) if return_std else pred
+
+
+# Pairs predicted at a time: a few tens of MB of temporaries, whatever the number of pairs.
+PAIRS_PER_CHUNK = 1 << 18
+
+
+def _check_indices(rows, cols, n, d, unknown):
+    """ValueError unless rows and cols are 1-D integer arrays of one shape within range
+    (-1 allowed with unknown), without making converted copies of all of them."""
+    for name, index, size in (("rows", rows, n), ("cols", cols, d)):
+        if index.ndim != 1 or (index.dtype.kind not in "iu" and index.size):
+            raise ValueError(f"{name} must be a 1-D array of integers, got {index.dtype} "
+                             f"of shape {index.shape}")
+        low = -1 if unknown else 0
+        if index.size and not (low <= index.min() and index.max() < size):
+            raise ValueError(f"{name} must lie in 0..{size - 1}" + (" (or -1 for unknown)"
+                                                                     if unknown else ""))
+    if rows.shape != cols.shape:
+        raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
+                         f"{cols.shape}")
+
+
+def _predict_chunk(model, rows, cols, unknown, times, return_std):
+    """predict for one chunk of pairs (checked)."""
     rows, cols, user_known, item_known = _pairs(model, rows, cols, unknown)
-    times = _check_pair_times(times, len(rows))
     known_rows = np.where(user_known, rows, -1)
     known_cols = np.where(item_known, cols, -1)
     pred = baseline.predict(_baseline_of(model), known_rows, known_cols, times)
     both = user_known & item_known
-    pred = pred + np.where(both, em.pairwise_dot(model.user_factors.T, model.item_factors.T,
-                                                 rows, cols), 0)
-    pred = np.clip(pred, *model.rating_range)
+    pred += np.where(both, em.pairwise_dot(model.user_factors.T, model.item_factors.T,
+                                           rows, cols), 0)
+    pred = np.clip(pred, *model.rating_range, out=pred)
     if not return_std:
-        return pred
+        return pred, None
     weights = _last_weights(model)
     return pred, np.sqrt(_predictive_var(model, weights, rows, cols, user_known, item_known))
 

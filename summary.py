@@ -62,7 +62,7 @@ class Summary:
         Of the products' operands: float64, or float32 for sparse X (see ``summarise``).
     """
 
-    def __init__(self, X, stored_zeros=False, dtype=np.float64, transposed=False):
+    def __init__(self, X, stored_zeros=False, dtype=np.float64, transposed=False, centre=None):
         """X as ``common.check_ratings`` returns it; use ``summarise`` rather than this."""
         self.n, self.d = X.shape
         if sparse.issparse(X):
@@ -71,7 +71,7 @@ class Summary:
         self.stored_zeros = stored_zeros
         self.dtype = np.dtype(dtype)
         if sparse.issparse(X):
-            self.centre = _rating_nearest_mean(X.data)
+            self.centre = rating_nearest_mean(X.data) if centre is None else float(centre)
             centred = _same_pattern(X, X.data - self.centre)
             self.n_rated = np.diff(X.indptr).astype(float)
             self.sq_norm = _same_pattern(X, centred.data ** 2) @ np.ones(self.d)
@@ -87,7 +87,8 @@ class Summary:
             centred, rated = self._stacked[:, :self.d], self._stacked[:, self.d:]
             rated[...] = X != 0
             # centred serves first as the scratch of the search for the centre
-            self.centre = _dense_rating_nearest_mean(X, rated, scratch=centred)
+            self.centre = (_dense_rating_nearest_mean(X, rated, scratch=centred)
+                           if centre is None else float(centre))
             np.subtract(X, self.centre, out=centred)
             centred *= rated  # missing entries stay 0
             self.sq_norm = np.einsum("ul,ul->u", centred, centred)
@@ -188,7 +189,7 @@ class Summary:
         return rows, cols, self.X[rows, cols]
 
 
-def summarise(X, *, stored_zeros=False, dtype=np.float64, transposed=False):
+def summarise(X, *, stored_zeros=False, dtype=np.float64, transposed=False, centre=None):
     """Check X and build its ``Summary``, the largest data EM allocates.
 
     Parameters
@@ -207,6 +208,10 @@ def summarise(X, *, stored_zeros=False, dtype=np.float64, transposed=False):
     transposed : bool, default False
         For sparse X: also keep X.T in CSR form, which the M-step's products run on 1.5-2
         times faster, for one more copy of the ratings (the recommender's choice).
+    centre : float or None
+        The rating to centre on; None takes the rating nearest the mean. A block of a
+        larger matrix (``cluster.py``) takes the whole matrix's, so that the blocks'
+        moments add up.
 
     Returns
     -------
@@ -221,11 +226,13 @@ def summarise(X, *, stored_zeros=False, dtype=np.float64, transposed=False):
         raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
     if np.dtype(dtype) == np.float32 and not sparse.issparse(X):
         raise ValueError("dtype=float32 needs a sparse X (the dense path is the course's)")
+    if centre is not None and not (np.isfinite(centre)):
+        raise ValueError(f"centre must be a finite number, got {centre!r}")
     return Summary(check_ratings(X, stored_zeros=stored_zeros), stored_zeros, dtype,
-                   transposed and sparse.issparse(X))
+                   transposed and sparse.issparse(X), centre)
 
 
-def _rating_nearest_mean(values):
+def rating_nearest_mean(values):
     """The rating closest to the mean of the ratings (0.0 without any), from the stored ones."""
     if values.size == 0:
         return 0.0

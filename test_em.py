@@ -594,7 +594,8 @@ def test_every_module_imports_without_unix_only_modules():
     import sys
     code = ("import sys\nfor m in ('resource', 'fcntl', 'termios'): sys.modules[m] = None\n"
             "import common, summary, em, reference, data, course, recommender, main, bench, "
-            "bench_recommender\nprint('ok')")
+            "bench_recommender, ids, ratingsfile, baseline, model, modelfile, outputs, "
+            "serving, metrics, cli, display\nprint('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__)))
     assert result.stdout.strip() == "ok", result.stderr

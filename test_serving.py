@@ -99,16 +99,19 @@ def test_groups_name_only_candidate_items():
         recommender.groups(MODEL, candidates=np.ones(3, bool))
 
 
-def test_predict_of_many_pairs_of_a_wide_model_needs_bounded_memory(monkeypatch):
+def test_regression_predict_adds_its_outputs_and_bounded_chunks_only(monkeypatch):
+    import serving
     monkeypatch.setattr(em, "CHUNK_BYTES", 1 << 20)
-    rows = np.random.RandomState(0).randint(0, 40, 200_000)
-    cols = np.random.RandomState(1).randint(0, 15, 200_000)
+    monkeypatch.setattr(serving, "PAIRS_PER_CHUNK", 10_000)
+    pairs = 400_000
+    rows = np.random.RandomState(0).randint(0, 40, pairs)
+    cols = np.random.RandomState(1).randint(0, 15, pairs)
     tracemalloc.start()
     recommender.predict(MODEL, rows, cols, return_std=True)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    # the outputs and per-pair flags are O(pairs); the gathered factors stay in 1 MB chunks
-    assert peak < 200_000 * 8 * 12 + (8 << 20), peak
+    outputs = 2 * pairs * 8  # the predictions and their std
+    assert peak < outputs + 10_000 * 200 + (2 << 20), (peak, outputs)
 
 
 # ---------------------------------------------------------------------------------------
