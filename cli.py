@@ -132,9 +132,14 @@ def _recommend_parser(commands):
     recommend.add_argument("model", help="a model file written by fit")
     recommend.add_argument("-n", type=int, default=10, help="items per list (default 10)")
     recommend.add_argument("--items", help="movies.csv or u.item, for titles (default: none)")
-    recommend.add_argument("--cautious", action="store_true",
-                           help="rank by prediction minus one standard deviation (default: "
-                                "by prediction)")
+    order = recommend.add_mutually_exclusive_group()
+    order.add_argument("--cautious", action="store_true",
+                       help="rank by prediction minus one standard deviation (default: by "
+                            "prediction)")
+    order.add_argument("--relevant", action="store_true",
+                       help="rank by the chance the user rates the item and rates it in the "
+                            "top quarter of the scale: the best lists (default: by "
+                            "prediction)")
     recommend.add_argument("--out", help="with --all: the CSV file to write (default: none; "
                                           "--all needs it)")
     recommend.set_defaults(run=recommend_command)
@@ -229,12 +234,12 @@ def fit_command(args):
     times = times if np.isfinite(times).any() else None
     print(f"== {args.ratings}: {len(user_ids)} users x {len(item_ids)} items, {X.nnz} "
           f"ratings" + (", with timestamps" if times is not None else ""))
-    traces = {}
+    traces, sides = {}, {}
     evaluated, held_out, source, saved_note = None, None, None, None
     if args.test:
         held_out = data.load_test_ratings(args.test, user_ids, item_ids, timestamps=True)
         source = args.test
-        evaluated = model = _fit(X, times, args, hyper, traces, "every rating of RATINGS")
+        evaluated = model = _fit(X, times, args, hyper, traces, "every rating of RATINGS", sides)
         saved_note = f"fitted on all {X.nnz} ratings of {args.ratings}"
     elif args.holdout:
         X_fit, hidden, times_fit, times_hidden = data.holdout(X, args.holdout, seed=0,
@@ -245,7 +250,7 @@ def fit_command(args):
         held_out = data.Hidden(*hidden) + (times_hidden,)
         source = f"{len(hidden.values)} ratings held out of {args.ratings}"
         evaluated = _fit(X_fit, times_fit, args, hyper, traces,
-                         f"{X_fit.nnz} ratings, {len(hidden.values)} held out")
+                         f"{X_fit.nnz} ratings, {len(hidden.values)} held out", sides)
         if args.keep_evaluated:
             model = evaluated
             saved_note = (f"fitted on {X_fit.nnz} of the {X.nnz} ratings (--keep-evaluated: "
@@ -254,7 +259,7 @@ def fit_command(args):
             model = _fit(X, times, args, hyper, {}, f"every one of the {X.nnz} ratings")
             saved_note = f"refitted on all {X.nnz} ratings, the held-out ones included"
     else:
-        model = _fit(X, times, args, hyper, traces, "every rating")
+        model = _fit(X, times, args, hyper, traces, "every rating", sides)
         saved_note = f"fitted on all {X.nnz} ratings"
     recommender.save(model, out, user_ids=user_ids, item_ids=item_ids)
     print(f"Saved the model to {out} ({saved_note}; {os.path.getsize(out) / 1e6:.1f} MB)")
@@ -264,20 +269,23 @@ def fit_command(args):
     X_eval = X if args.test else X_fit
     scores = report_evaluation(evaluated, X_eval, held_out, source)
     if args.plot:
-        display.plot_fit(args.plot, traces, scores, title=f"{args.ratings}: "
-                         f"{_plan_name(hyper)}", quiet=args.quiet)
+        display.plot_fit(args.plot, traces, scores, sides=sides,
+                         title=f"{args.ratings}: {_plan_name(hyper)}")
         print(f"Drew {args.plot}")
     return 0
 
 
-def _fit(X, times, args, hyper, traces, what):
-    """recommender.fit with progress on stderr (and each run's trace recorded)."""
+def _fit(X, times, args, hyper, traces, what, sides=None):
+    """recommender.fit with progress on stderr (and each run's trace, and each stage's
+    side, recorded)."""
     progress = display.FitProgress(args.quiet, traces, what)
     try:
         return recommender.fit(X, seed=args.seed, times=times, callback=progress,
                                client=args.client, **hyper)
     finally:
         progress.close()
+        if sides is not None:
+            sides.update(progress.sides)
 
 
 def _connect(address):
@@ -297,9 +305,9 @@ def _connect(address):
 
 def _plan_name(hyper):
     options = {**recommender.DEFAULTS, **hyper}
-    return (f"{options['item_stages']} item stages (K = {options['item_components']}) + "
-            f"{options['user_stages']} user stages (K = {options['user_components']}), "
-            f"{options['n_seeds']} seeds")
+    return (f"mixture recommender, {options['item_stages']} stages with items as rows (K = "
+            f"{options['item_components']}) then {options['user_stages']} with users as rows "
+            f"(K = {options['user_components']}), {options['n_seeds']} EM runs each")
 
 
 def report_evaluation(model, X_train, held_out, source):
@@ -382,13 +390,15 @@ def recommend_command(args):
         user = _find_user(user_ids, args.user)
         who = f"user {display.safe(args.user)}"
         n_rated = int(model.rated_indptr[user + 1] - model.rated_indptr[user])
-    items, scores = recommender.top_n(model, None, user, n, cautious=args.cautious)
+    items, scores = recommender.top_n(model, None, user, n, cautious=args.cautious,
+                                      relevant=args.relevant)
     if isinstance(user, recommender.NewUser):
         _, std = recommender.predict_new(model, user, items, return_std=True)
     else:
         _, std = recommender.predict(model, np.full(len(items), user), items, return_std=True)
     print(f"Best {len(items)} of the {len(item_ids) - n_rated} items {who} has not rated"
-          + (" (ranked by prediction - 1 std)" if args.cautious else "") + ":")
+          + (" (ranked by prediction - 1 std)" if args.cautious else
+             " (ranked by the chance of a relevant rating)" if args.relevant else "") + ":")
     for rank, (item, score, sd) in enumerate(zip(items, scores, std), 1):
         title = f"  {display.safe(titles[item])}" if titles is not None and titles[item] else ""
         print(f"{rank:>3}. item {display.safe(ids.texts(item_ids[[item]])[0])}: "
@@ -417,7 +427,8 @@ def _recommend_all(args):
     n = common.check_integer("-n", args.n, 1)
     model, user_ids, item_ids = _open_model(args.model)
     start = time.perf_counter()
-    items, scores, std = recommender.top_n_all(model, None, n, cautious=args.cautious)
+    items, scores, std = recommender.top_n_all(model, None, n, cautious=args.cautious,
+                                               relevant=args.relevant)
     user_text, item_text = ids.texts(user_ids), ids.texts(item_ids)
     with outputs.atomic_write(out, "w") as f:
         writer = csv.writer(f, lineterminator="\n")

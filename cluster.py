@@ -378,7 +378,8 @@ class ReplicatedWork:
         return runs, empty
 
     def fold_ridge(self, users, items):
-        return _result(self.client.submit(_ridge, self.replicas[0], users, items, pure=False))
+        (sent,) = self.client.scatter([(users, items)], hash=False)  # not in the task graph
+        return _result(self.client.submit(_ridge, self.replicas[0], sent, pure=False))
 
     def subtract(self, users, items):
         (sent,) = self.client.scatter([(users, items)], broadcast=True, hash=False)
@@ -428,8 +429,8 @@ def _runs(work, side, K, seeds, pattern_weight, options):
     return runs, empty, trace.calls
 
 
-def _ridge(work, users, items):
-    return work.fold_ridge(users, items)
+def _ridge(work, sent):
+    return work.fold_ridge(*sent)
 
 
 def _subtract(work, sent):

@@ -2,7 +2,6 @@
 stderr, and the fit's plot (matplotlib, imported only when a plot is asked for)."""
 import sys
 import time
-import unicodedata
 
 
 class UsageError(Exception):
@@ -15,9 +14,8 @@ def safe(text):
     text = str(text)
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() or c == " " else
-                   (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
-                   if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    return "".join(c if c.isprintable() else
+                   f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
 
 
 def on_terminal(stream=None):
@@ -68,12 +66,14 @@ class FitProgress:
         self.live = on_terminal(self.stream)
         self.start = self.stage_start = time.perf_counter()
         self.stage = None
+        self.sides = {}  # stage -> "items" or "users": which are its mixtures' rows
         self.stage_seconds = {}  # side -> seconds per finished stage of that side
         self.shown_at = 0.0
 
     def __call__(self, progress):
         self.traces.setdefault((progress.stage, progress.run), []).append(
             progress.log_likelihood)
+        self.sides[progress.stage] = progress.side
         if self.quiet:
             return
         now = time.perf_counter()
@@ -131,12 +131,13 @@ def require_matplotlib():
         raise ValueError("--plot needs matplotlib: pip install matplotlib") from None
 
 
-def plot_fit(path, traces, scores, title, quiet=False):
-    """Each EM run's log-likelihood per iteration, per stage, and the held-out RMSEs.
+def plot_fit(path, traces, scores, title, sides=None):
+    """Each EM run's log-likelihood per iteration, a panel per stage, and the held-out RMSEs.
 
-    One panel per stage (its runs' log-likelihoods per rating, each on its own axis, as a
-    stage fits residuals of its own), and the RMSEs as labelled bars on an axis from 0.
-    Written atomically; the format follows the extension.
+    A stage fits residuals of its own, so each has its own axis. A stage with items as rows
+    is drawn from its second iteration: from there the pattern of ratings is part of the
+    objective, which makes the first value incomparable. The RMSEs are labelled bars on an
+    axis from 0. Written atomically; the format follows the extension.
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -144,31 +145,40 @@ def plot_fit(path, traces, scores, title, quiet=False):
     from matplotlib.ticker import MaxNLocator
 
     import outputs
+    sides = sides or {}
     stages = sorted({stage for stage, _ in traces})
-    columns = len(stages) + 1
-    figure, axes = plt.subplots(1, columns, figsize=(3.2 * columns, 3.8), squeeze=False)
+    columns = min(3, len(stages) + 1)
+    rows = -(-(len(stages) + 1) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows),
+                                squeeze=False)
+    panels = list(axes.ravel())
     colours = plt.get_cmap("tab10")
-    for panel, stage in zip(axes[0], stages):
-        runs = sorted(run for s, run in traces if s == stage)
-        for run in runs:
-            lls = traces[(stage, run)]
-            panel.plot(range(1, len(lls) + 1), lls, color=colours(stage % 10), alpha=.5, lw=1)
-        panel.set_title("taste groups" if stage == 0 else f"stage {stage}", fontsize=9)
+    for panel, stage in zip(panels, stages):
+        side = sides.get(stage, "")
+        first = 2 if side == "items" and stage > 0 else 1
+        for run in sorted(run for s, run in traces if s == stage):
+            lls = traces[(stage, run)][first - 1:]
+            panel.plot(range(first, first + len(lls)), lls, color=colours(stage % 10),
+                       alpha=.6, lw=1)
+        panel.set_title("taste groups (users as rows)" if stage == 0 else
+                        f"stage {stage}" + (f": {side} as rows" if side else ""), fontsize=9)
         panel.set_xlabel("EM iteration", fontsize=8)
+        panel.set_ylabel("log-likelihood of each run", fontsize=8)
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.tick_params(labelsize=7)
-    axes[0][0].set_ylabel("log-likelihood of each run", fontsize=8)
-    bars = axes[0][-1]
+    bars = panels[len(stages)]
     names = sorted(scores, key=scores.get)
     values = [scores[name] for name in names]
     bars.barh(range(len(names)), values, color="tab:blue")
-    bars.set_yticks(range(len(names)), [name.split(" (")[0] for name in names], fontsize=7)
+    bars.set_yticks(range(len(names)), [name.split(" (")[0] for name in names], fontsize=8)
     bars.invert_yaxis()
-    bars.set_xlim(0, 1.25 * max(values))
+    bars.set_xlim(0, 1.3 * max(values))
     for position, value in enumerate(values):
-        bars.text(value, position, f" {value:.4f}", va="center", fontsize=7)
+        bars.text(value, position, f" {value:.4f}", va="center", fontsize=8)
     bars.set_title("held-out RMSE (lower is better)", fontsize=9)
     bars.tick_params(axis="x", labelsize=7)
+    for panel in panels[len(stages) + 1:]:
+        panel.set_visible(False)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     with outputs.atomic_write(path) as f:

@@ -4,7 +4,7 @@ import numpy as np
 
 import common
 import data
-from serving import baseline_only, predict, top_by_scores, top_n_all
+from serving import baseline_only, predict, relevance_threshold, top_by_scores, top_n_all
 
 
 def baseline_rmse(X_train, model, held_out, *, times=None):
@@ -67,13 +67,6 @@ def _ratings(X):
 # ---------------------------------------------------------------------------------------
 # Lists as users see them: precision, recall and NDCG at n
 
-def relevance_threshold(rating_range):
-    """The rating from which a held-out rating counts as relevant: the top quarter of the
-    scale (4 on 1-5 and on 0.5-5 stars)."""
-    low, high = (float(x) for x in rating_range)
-    return low + 0.75 * (high - low)
-
-
 def list_scores(lists, users, relevant_rows, relevant_cols, n):
     """Mean precision, recall and NDCG at n of lists (u, n) for these users (u,), given the
     relevant (row, col) pairs; each user counts once."""
@@ -110,7 +103,10 @@ def compare_lists(model, X_train, held_out, n=10):
     d = len(model.item_bias)
     popularity = np.bincount(model.rated_indices, minlength=d).astype(float)
     lists = {
-        "mixture recommender": top_n_all(model, X_train, n, users=users)[0],
+        "mixture recommender, by chance of relevance": top_n_all(model, X_train, n,
+                                                                 relevant=True, users=users)[0],
+        "mixture recommender, by predicted rating": top_n_all(model, X_train, n,
+                                                              users=users)[0],
         "mixture recommender, cautious (- 1 std)": top_n_all(model, X_train, n, cautious=True,
                                                              users=users)[0],
         "best baseline score": top_n_all(baseline_only(model), X_train, n, users=users)[0],

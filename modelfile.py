@@ -62,6 +62,10 @@ def save(model, path, **extras):
                     np.lib.format.write_array(member, _c_order(array), allow_pickle=False)
 
 
+def _all_text(value):
+    return all(isinstance(v, str) for v in value.tolist())
+
+
 def _c_order(array):
     """The array in C order (what ``load`` reads), 0-d arrays kept 0-d."""
     array = np.asarray(array)
@@ -81,19 +85,12 @@ def _members(model, extras):
                              f"arrays, got {name!r}")
         value = np.asarray(value)
         if value.dtype.kind in "biuf":
-            kinds[name] = "numbers"
-            arrays[name] = value
-        elif value.dtype.kind in "OU" and value.ndim == 1 and all(
-                isinstance(v, str) for v in value.tolist()) or value.dtype.kind == "O" and \
-                value.ndim == 1 and all(isinstance(v, (str, int, np.integer)) and
-                                        not isinstance(v, bool) for v in value.tolist()):
-            kinds[name] = "text"
+            kinds[name], arrays[name] = "numbers", value
+        elif value.ndim == 1 and value.dtype.kind in "OU" and _all_text(value):
+            kinds[name] = "text"  # one UTF-8 string and offsets: each id costs its length
             encoded = ids.encode(value)
-            if "ints" in encoded:  # an object array of ints: store as numbers
-                kinds[name], arrays[name] = "numbers", encoded["ints"]
-            else:
-                arrays[name + ".utf8"], arrays[name + ".offsets"] = (encoded["utf8"],
-                                                                     encoded["offsets"])
+            arrays[name + ".utf8"], arrays[name + ".offsets"] = (encoded["utf8"],
+                                                                 encoded["offsets"])
         else:
             raise ValueError(f"extras[{name!r}] must be an array of numbers or a 1-D array of "
                              f"strings, got dtype {value.dtype} of shape {value.shape}")

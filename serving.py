@@ -9,6 +9,7 @@ MB (``em.pairwise_dot``), lists for every user in blocks of users (``top_n_all``
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import log_ndtr
 
 import baseline
 import data
@@ -186,11 +187,13 @@ def _predictive_var(model, weights, rows, cols, user_known, item_known):
 # ---------------------------------------------------------------------------------------
 # Lists: one user's best items, every user's at once
 
-def top_n(model, X, user, n=10, *, cautious=False, time=None):
+def top_n(model, X, user, n=10, *, cautious=False, relevant=False, time=None):
     """The n items a user has not rated with the best predicted rating, best first.
 
     With ``cautious``, ranked by a lower confidence bound instead, the prediction minus one
-    predictive standard deviation: a sure 4 before an uncertain 4.2.
+    predictive standard deviation: a sure 4 before an uncertain 4.2. With ``relevant``,
+    ranked by the chance that the user rates the item and finds it relevant
+    (``relevance_key``): what lists are judged by (precision, recall, NDCG).
 
     Parameters
     ----------
@@ -202,6 +205,7 @@ def top_n(model, X, user, n=10, *, cautious=False, time=None):
         A training user's index, or a user placed by ``fold_in``.
     n : int, default 10
     cautious : bool, default False
+    relevant : bool, default False
     time : float or None
         When the list is for (seconds): the user's day bias applies if they rated on that
         day in training; None, "now" for a recommendation, uses none.
@@ -222,12 +226,40 @@ def top_n(model, X, user, n=10, *, cautious=False, time=None):
     else:
         user = _check_user(model, user)
         rated = _rated_row(model, X, user)
-        scores, std = _one_user_scores(model, user, time, cautious)
-    key = scores - std if cautious else scores
+        scores, std = _one_user_scores(model, user, time, cautious or relevant)
+    key = _ranking_key(model, scores, std, cautious, relevant)
     candidates = np.flatnonzero(~rated)
     # the best n by key, ties broken by the lower index (a stable sort of the candidates)
     best = candidates[np.argsort(-key[candidates], kind="stable")[:n]]
     return best, scores[best]
+
+
+def relevance_threshold(rating_range):
+    """The rating from which a rating counts as relevant: the top quarter of the scale (4 on
+    1-5 and on 0.5-5 stars)."""
+    low, high = (float(x) for x in rating_range)
+    return low + 0.75 * (high - low)
+
+
+def relevance_key(model, pred, std):
+    """``log P(the user rates the item) + log P(rating >= threshold | rated)``, up to a
+    constant: the first taken as proportional to how often the item was rated in training
+    (1 + its count), the second from the predictive distribution (a Gaussian of mean pred
+    and sd std), in the log domain (``log_ndtr``, exact far in the tails).
+
+    Ranking by predicted rating alone lists items few users would ever rate (a model of
+    ratings knows nothing of which items get rated): this ranks by the chance of a
+    relevant rating, as lists are judged.
+    """
+    counts = np.bincount(model.rated_indices, minlength=len(model.item_bias))
+    threshold = relevance_threshold(model.rating_range)
+    return log_ndtr((pred - threshold) / np.maximum(std, 1e-12)) + np.log1p(counts)
+
+
+def _ranking_key(model, pred, std, cautious, relevant):
+    if relevant:
+        return relevance_key(model, pred, std)
+    return pred - std if cautious else pred
 
 
 def _check_user(model, user):
@@ -277,7 +309,7 @@ def _var_of_weights(model, weights):
     return np.maximum(spread, 0)
 
 
-def top_n_all(model, X=None, n=10, *, cautious=False, users=None):
+def top_n_all(model, X=None, n=10, *, cautious=False, relevant=False, users=None):
     """Every user's n best unrated items at once, by blocked matrix products.
 
     Parameters
@@ -288,6 +320,8 @@ def top_n_all(model, X=None, n=10, *, cautious=False, users=None):
     n : int, default 10
     cautious : bool, default False
         Rank by prediction minus one predictive standard deviation.
+    relevant : bool, default False
+        Rank by the chance of a relevant rating (``relevance_key``).
     users : array_like of int or None
         Only these users' lists (in this order); all by default.
 
@@ -306,10 +340,10 @@ def top_n_all(model, X=None, n=10, *, cautious=False, users=None):
         np.asarray(users), np.zeros(len(np.asarray(users)), dtype=int), n_users, 1)[0]
 
     def block_scores(block):
-        pred, std = _block_scores(model, block, cautious)
-        return (pred - std if cautious else pred), pred
+        pred, std = _block_scores(model, block, cautious or relevant)
+        return _ranking_key(model, pred, std, cautious, relevant), pred
     items, scores = top_by_scores(block_scores, users, indptr, indices, d, n,
-                                  bytes_per_entry=24 if cautious else 8)
+                                  bytes_per_entry=24 if cautious or relevant else 8)
     found = items >= 0
     std = np.full(items.shape, np.nan)
     if found.any():

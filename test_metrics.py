@@ -1,0 +1,62 @@
+"""Tests of metrics.py: the held-out figures, against cases worked by hand."""
+import numpy as np
+import pytest
+
+import data
+import metrics
+import recommender
+import serving
+from test_em import random_ratings
+from test_recommender import FAST
+
+
+def test_precision_recall_and_ndcg_of_a_case_worked_by_hand():
+    # two users; lists of 3; user 0 finds items 5 and 9 relevant, user 1 item 2 only
+    lists = np.array([[9, 1, 5], [4, 6, 7]])
+    users = np.array([0, 1])
+    rows, cols = np.array([0, 0, 1]), np.array([5, 9, 2])
+    precision, recall, ndcg = metrics.list_scores(lists, users, rows, cols, 3)
+    assert precision == pytest.approx((2 / 3 + 0) / 2)
+    assert recall == pytest.approx((2 / 2 + 0) / 2)
+    # user 0: hits at ranks 1 and 3, DCG = 1 + 1/log2(4); ideal: ranks 1 and 2
+    dcg, ideal = 1 + 1 / np.log2(4), 1 + 1 / np.log2(3)
+    assert ndcg == pytest.approx((dcg / ideal + 0) / 2)
+
+
+def test_a_short_list_counts_its_missing_places_as_misses():
+    lists = np.array([[3, -1, -1]])
+    precision, recall, ndcg = metrics.list_scores(lists, np.array([0]), np.array([0]),
+                                                  np.array([3]), 3)
+    assert (precision, recall, ndcg) == (pytest.approx(1 / 3), 1.0, 1.0)
+
+
+def test_the_relevance_threshold_is_4_on_star_scales():
+    assert metrics.relevance_threshold([1, 5]) == 4
+    assert metrics.relevance_threshold([0.5, 5]) == pytest.approx(3.875)  # so 4 and up
+    assert metrics.relevance_threshold([-10, 10]) == 5
+
+
+def test_lists_ranked_by_relevance_follow_the_relevance_key():
+    X = random_ratings(40, 15, seed=2)
+    model = recommender.fit(X, **FAST)
+    items, _ = recommender.top_n(model, None, 5, 4, relevant=True)
+    pred, std = recommender.predict(model, np.full(15, 5), np.arange(15), return_std=True)
+    key = serving.relevance_key(model, pred, std)
+    unrated = np.flatnonzero(X[5] == 0)
+    expected = unrated[np.argsort(-key[unrated], kind="stable")[:4]]
+    np.testing.assert_array_equal(items, expected)
+    every = recommender.top_n_all(model, None, 4, relevant=True)[0]
+    np.testing.assert_array_equal(every[5, :len(items)], items)
+
+
+def test_compare_lists_scores_every_ranking_on_the_same_users():
+    X = random_ratings(60, 20, seed=4, missing=0.5)
+    X_train, hidden = data.holdout(X, 0.3, seed=1)
+    model = recommender.fit(X_train, **FAST)
+    found = metrics.compare_lists(model, X_train, hidden, n=5)
+    assert found["users"] == len(np.unique(hidden.rows[hidden.values >= 4]))
+    assert set(found["scores"]) == {"mixture recommender, by chance of relevance",
+                                    "mixture recommender, by predicted rating",
+                                    "mixture recommender, cautious (- 1 std)",
+                                    "best baseline score", "most popular"}
+    assert all(0 <= v <= 1 for scores in found["scores"].values() for v in scores)
