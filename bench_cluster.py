@@ -61,6 +61,7 @@ def main(argv=None):
 
 def single(X, with_fit):
     """One em.run iteration and one recommender fit, in this process."""
+    _reset_peak()
     mixture, post = common.init(X, 12, seed=1)
     start = time.perf_counter()
     _one_iteration(X, mixture, post)
@@ -87,6 +88,7 @@ def on_cluster(distributed, X, workers, with_fit):
             1, (os.cpu_count() or 1) // workers), processes=True, host="127.0.0.1",
             dashboard_address=None, silence_logs=50) as local:
         with distributed.Client(local) as client:
+            _reset_peak()  # the client's peak from here: X itself and what the cluster adds
             start = time.perf_counter()
             ratings = cluster.scatter_ratings(client, X)
             distributed.wait(ratings.blocks)
@@ -132,7 +134,25 @@ def _tracked_bytes(client):
                                    if ts.nbytes > 0))
 
 
+def _reset_peak():
+    """Start this process's VmHWM afresh (Linux), so that the peak is the phase's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _peak_gb():
+    """This process's peak resident memory: Linux's VmHWM (ru_maxrss would count what a
+    forked worker shares with the process it was forked from), or ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 

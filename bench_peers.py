@@ -82,50 +82,56 @@ def surprise_svd(path):
 
 
 def myfm_split(train_path, test_path, rank=10, samples=512):
+    """myFM's Bayesian FM, as its MovieLens examples use it: each user's and each item's
+    features in a relation block (shared by all of its rows), ids one-hot; with implicit
+    features, the user's block also holds the items they rated and the item's the users who
+    rated it (training file only, each row scaled by 1 / sqrt(its count))."""
     import myfm
     from scipy import sparse
     train, test = read(train_path), read(test_path)
     users = {u: k for k, u in enumerate(train.user.unique())}
     items = {i: k for k, i in enumerate(train.item.unique())}
     n, d = len(users), len(items)
-    known = test.user.isin(users) & test.item.isin(items)
-
-    def one_hot(frame):
-        rows = np.arange(len(frame))
-        u = frame.user.map(users).values
-        i = frame.item.map(items).values
-        return sparse.csr_matrix((np.ones(2 * len(frame)), (np.r_[rows, rows], np.r_[u, n + i])),
-                                 shape=(len(frame), n + d))
+    known = (test.user.isin(users) & test.item.isin(items)).values
     tu, ti = train.user.map(users).values, train.item.map(items).values
     rated = sparse.csr_matrix((np.ones(len(train)), (tu, ti)), shape=(n, d))
     by_user = sparse.diags(1 / np.sqrt(np.maximum(rated.sum(axis=1).A1, 1))) @ rated
     by_item = sparse.diags(1 / np.sqrt(np.maximum(rated.sum(axis=0).A1, 1))) @ rated.T
-
-    def implicit(frame):
-        u, i = frame.user.map(users).values, frame.item.map(items).values
-        return sparse.hstack([one_hot(frame), by_user[u], by_item[i]]).tocsr()
-    out = {"version": getattr(myfm, "__version__", "?")}
     test_known = test[known]
-    mean = train.rating.mean()
-    for name, features, ordered in (("myFM Bayesian FM, ids", one_hot, False),
-                                    ("myFM Bayesian FM, ids + implicit, ordered probit",
-                                     implicit, True)):
-        X_train, X_test = features(train), features(test_known)
+    su, si = test_known.user.map(users).values, test_known.item.map(items).values
+    out = {"version": getattr(myfm, "__version__", "?")}
+    for name, implicit, ordered in (("myFM Bayesian FM, ids", False, False),
+                                    ("myFM Bayesian FM, ids + implicit, ordered probit", True,
+                                     True)):
+        user_block = sparse.identity(n, format="csr")
+        item_block = sparse.identity(d, format="csr")
+        if implicit:
+            user_block = sparse.hstack([user_block, by_user]).tocsr()
+            item_block = sparse.hstack([item_block, by_item]).tocsr()
+
+        def relations(rows_u, rows_i):
+            return [myfm.RelationBlock(rows_u, user_block), myfm.RelationBlock(rows_i, item_block)]
+        empty_train = sparse.csr_matrix((len(train), 0))
+        empty_test = sparse.csr_matrix((len(test_known), 0))
         start = time.perf_counter()
+        # each kind of feature its own prior (myFM's grouping, as in its MovieLens examples)
+        groups = [n, d, d, n] if implicit else [n, d]
         if ordered:
             levels = np.unique(train.rating.values)
             model = myfm.MyFMOrderedProbit(rank=rank, random_seed=0)
-            model.fit(X_train, np.searchsorted(levels, train.rating.values), n_iter=samples,
-                      n_kept_samples=samples)
+            model.fit(empty_train, np.searchsorted(levels, train.rating.values),
+                      X_rel=relations(tu, ti), n_iter=samples, n_kept_samples=samples,
+                      group_shapes=groups)
             seconds = time.perf_counter() - start
-            pred_known = model.predict_proba(X_test) @ levels
+            pred_known = model.predict_proba(empty_test, relations(su, si)) @ levels
         else:
             model = myfm.MyFMRegressor(rank=rank, random_seed=0)
-            model.fit(X_train, train.rating.values, n_iter=samples, n_kept_samples=samples)
+            model.fit(empty_train, train.rating.values, X_rel=relations(tu, ti), n_iter=samples,
+                      n_kept_samples=samples, group_shapes=groups)
             seconds = time.perf_counter() - start
-            pred_known = model.predict(X_test)
-        pred = np.full(len(test), mean)  # an unknown user or item: the mean
-        pred[known.values] = pred_known
+            pred_known = model.predict(empty_test, relations(su, si))
+        pred = np.full(len(test), train.rating.mean())  # an unknown user or item: the mean
+        pred[known] = pred_known
         out[name] = {"rmse": float(np.sqrt(np.mean((pred - test.rating.values) ** 2))),
                      "fit_s": seconds}
     return out

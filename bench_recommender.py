@@ -464,7 +464,8 @@ def scale_child(what, *paths):
         rng = np.random.RandomState(0)
         pairs = 10_000_000
         rows, cols = rng.randint(0, n, pairs), rng.randint(0, d, pairs)
-        before = peak_rss_bytes()  # the model and the pairs themselves
+        before = current_rss_bytes()  # the model and the pairs themselves
+        reset_peak()
         start = time.perf_counter()
         recommender.predict(model, rows, cols, return_std=True)
         out.update(pairs=pairs, predict_s=time.perf_counter() - start,
@@ -476,8 +477,38 @@ def scale_child(what, *paths):
 
 
 def peak_rss_bytes():
+    """This process's peak resident memory (Linux's VmHWM, which reset_peak restarts; else
+    ru_maxrss)."""
+    found = _status("VmHWM")
+    if found is not None:
+        return found
     import resource  # Unix only: imported where used, so that this module imports anywhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes():
+    return _status("VmRSS") or 0
+
+
+def reset_peak():
+    """Restart VmHWM (Linux), so that the next peak is the next phase's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _status(field):
+    """A memory field of /proc/self/status in bytes, or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 if __name__ == "__main__":

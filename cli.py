@@ -15,14 +15,13 @@ import time
 import numpy as np
 
 import common
-import course
 import data
 import display
 import em
 import ids
 import metrics
+import otherfiles
 import outputs
-import ratingsfile
 import recommender
 import summary
 
@@ -199,7 +198,7 @@ def split_command(args):
     test_path = outputs.check_output_path(args.out_test, "test")
     if os.path.abspath(train_path) == os.path.abspath(test_path):
         raise ValueError("--out-train and --out-test must be two files")
-    header, lines, users = ratingsfile.data_lines(args.ratings)
+    header, lines, users = otherfiles.data_lines(args.ratings)
     to_test = data.split_lines(users, args.test_fraction, args.seed)
     for path, chosen in ((train_path, ~to_test), (test_path, to_test)):
         with outputs.atomic_write(path, "w") as f:
@@ -220,11 +219,15 @@ def fit_command(args):
     out = outputs.check_output_path(args.out, "model", (".npz",))
     if args.plot:
         outputs.check_output_path(args.plot, "plot", PLOT_SUFFIXES)
-        display.require_matplotlib()
     if not 0 <= args.holdout < 1:
         raise ValueError(f"--holdout must be in [0, 1), got {args.holdout}")
     if args.keep_evaluated and not args.holdout:
         raise ValueError("--keep-evaluated needs --holdout above 0")
+    if args.plot and not (args.test or args.holdout):
+        raise ValueError("--plot draws the held-out RMSEs beside the runs: give --test FILE or "
+                         "--holdout FRACTION too")
+    if args.plot:  # after the arguments' own errors, which need nothing installed to fix
+        display.require_matplotlib()
     hyper = {name: getattr(args, name) for name in recommender.DEFAULTS
              if getattr(args, name) is not None}
     recommender.check_hyper_parameters(hyper, args.seed)  # before the (long) load and fit
@@ -408,7 +411,7 @@ def recommend_command(args):
 
 def _new_user(model, item_ids, path):
     """A user placed from an 'item rating [timestamp]' file, without a refit."""
-    items, ratings, times = ratingsfile.load_user_ratings(path)
+    items, ratings, times = otherfiles.load_user_ratings(path)
     cols = ids.index_of(item_ids, items)
     unknown = int((cols < 0).sum())
     start = time.perf_counter()

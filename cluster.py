@@ -22,8 +22,6 @@ A worker that dies mid-fit is replaced by Dask, which recomputes what it held fr
 copies and lineage of the other workers; when that is impossible the fit raises a
 ``ValueError`` that says so, never a hang or a wrong model.
 """
-from typing import NamedTuple
-
 import numpy as np
 from scipy import sparse
 

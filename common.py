@@ -78,11 +78,14 @@ def init(X, K, seed=0):
 
 def rmse(X, Y):
     """Root-mean-square difference between two arrays of the same shape, over all entries."""
-    X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
+    X, Y = _as_array(X, "X", float), _as_array(Y, "Y", float)
     if X.shape != Y.shape:
         raise ValueError(f"X and Y must have the same shape, got {X.shape} and {Y.shape}")
     if X.size == 0:
         raise ValueError("X and Y are empty: there is no difference to measure")
+    for name, array in (("X", X), ("Y", Y)):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} must be finite, but it holds NaN or inf")
     return float(np.sqrt(np.mean((X - Y) ** 2)))
 
 
@@ -104,6 +107,8 @@ def bic(X, mixture, log_likelihood):
     """
     n, d = np.shape(X)
     K = np.shape(mixture[0])[0]  # a plain (mu, var, p) tuple works too
+    if not (is_real(log_likelihood) and np.isfinite(log_likelihood)):
+        raise ValueError(f"log_likelihood must be a finite number, got {log_likelihood!r}")
     n_params = K * d + K + (K - 1)
     return float(log_likelihood - n_params / 2 * np.log(n))
 
@@ -121,7 +126,9 @@ def check_ratings(X, *, stored_zeros=False):
     """
     if np.ma.isMaskedArray(X):
         X = _unmasked(X)
-    if not sparse.issparse(X):
+    if sparse.issparse(X):
+        X = check_sparse_structure(X)
+    else:
         X = _as_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array of shape (n, d), got {X.ndim}-D shape {X.shape}")
@@ -137,6 +144,33 @@ def check_ratings(X, *, stored_zeros=False):
             X.eliminate_zeros()
     if not np.isfinite(X.data if sparse.issparse(X) else X).all():
         raise ValueError("X must be finite (0 marks a missing entry), but it holds NaN or inf")
+    return X
+
+
+def check_sparse_structure(X):
+    """Return a sparse X whose index arrays are within its shape and consistent, or raise.
+
+    scipy trusts the arrays a sparse matrix is built from: an index out of range or an
+    index pointer that falls makes its compiled routines read out of bounds (a crash, not
+    an error). So every sparse input is checked in full first, in one pass over its
+    indices: CSR, CSC and BSR by scipy's own full check, COO by the bounds of its
+    coordinates; LIL, DOK and DIA are turned into COO (in Python, which checks) first.
+    """
+    try:
+        if X.format in ("lil", "dok", "dia"):
+            X = X.tocoo()
+        if X.format in ("csr", "csc", "bsr"):
+            X.check_format(full_check=True)
+        elif X.format == "coo":
+            coords = getattr(X, "coords", None) or (X.row, X.col)
+            for axis, index in enumerate(coords):
+                if len(index) != len(X.data):
+                    raise ValueError(f"coordinate {axis} holds {len(index)} indices for "
+                                     f"{len(X.data)} values")
+                if len(index) and not (0 <= index.min() and index.max() < X.shape[axis]):
+                    raise ValueError(f"an index of axis {axis} lies outside 0..{X.shape[axis] - 1}")
+    except (ValueError, TypeError, IndexError) as err:
+        raise ValueError(f"X is a sparse matrix whose index arrays are corrupt: {err}") from None
     return X
 
 
@@ -234,6 +268,34 @@ def check_post(post, n, K):
         raise ValueError(f"each row of post must sum to 1, but row {off[0]} sums to "
                          f"{float(sums[off[0]])!r}")
     return post
+
+
+def check_pairs(rows, cols, n, d):
+    """Return rows and cols as intp arrays of one shape within (n, d), or raise ValueError."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    for name, index, size in (("rows", rows, n), ("cols", cols, d)):
+        if index.ndim != 1 or (index.dtype.kind not in "iu" and index.size):
+            raise ValueError(f"{name} must be a 1-D array of integers, got {index.dtype} "
+                             f"of shape {index.shape}")
+        if index.size and not (0 <= index.min() and index.max() < size):
+            raise ValueError(f"{name} must lie in 0..{size - 1}")
+    if rows.shape != cols.shape:
+        raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
+                         f"{cols.shape}")
+    return rows.astype(np.intp), cols.astype(np.intp)
+
+
+def check_log_pattern(log_pattern, shape):
+    """Return log_pattern as a float (K, d) array of log-probabilities, or raise ValueError."""
+    if log_pattern is None:
+        raise ValueError("pattern_weight > 0 needs log_pattern, the (K, d) log pi of em.pattern")
+    log_pattern = np.asarray(log_pattern, dtype=float)
+    if log_pattern.shape != shape:
+        raise ValueError(f"log_pattern must have the shape of mixture.mu, {shape}, got "
+                         f"{log_pattern.shape}")
+    if not (np.isfinite(log_pattern).all() and (log_pattern <= 0).all()):
+        raise ValueError("log_pattern must hold finite log-probabilities (<= 0)")
+    return log_pattern
 
 
 # ---------------------------------------------------------------------------------------

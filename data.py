@@ -17,8 +17,8 @@ import ids
 import ratingsfile
 from common import GaussianMixture, check_ratings, check_seed, is_real
 from ids import index_of  # noqa: F401  (data.index_of, as before)
-from ratingsfile import (load_items, load_pairs, load_ratings,  # noqa: F401  (data.*, as before)
-                         load_test_ratings)
+from otherfiles import load_items, load_pairs  # noqa: F401  (data.*, as before)
+from ratingsfile import load_ratings, load_test_ratings  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from typing import NamedTuple
 import numpy as np
 
 import summary
-from common import (GaussianMixture, check_integer, check_mixture, check_number, check_post,
-                    init)
+from common import (GaussianMixture, check_integer, check_log_pattern, check_mixture,  # noqa: F401
+                    check_number, check_pairs, check_post, init)
+from summary import CHUNK_BYTES, pairwise_dot  # noqa: F401  (em.pairwise_dot, as before)
 
 
 def estep(X, mixture, *, log_pattern=None, pattern_weight=0.0):
@@ -641,28 +642,6 @@ def predict(X, mixture, rows, cols, *, client=None):
     return np.where(rated, values, pred)
 
 
-def pairwise_dot(left_t, right_t, rows, cols):
-    """``sum_k left_t[k, rows[i]] * right_t[k, cols[i]]`` for each pair, shape (m,).
-
-    In chunks of at most CHUNK_BYTES of gathered factors, whatever K and the number of
-    pairs, so that asking for millions of pairs of a wide model needs no more memory.
-    """
-    out = np.empty(len(rows))
-    K = left_t.shape[0]
-    if K == 0:
-        out[:] = 0
-        return out
-    per_chunk = max(1, CHUNK_BYTES // (K * (left_t.itemsize + right_t.itemsize)))
-    for start in range(0, len(rows), per_chunk):
-        chunk = slice(start, start + per_chunk)
-        out[chunk] = np.einsum("km,km->m", left_t[:, rows[chunk]], right_t[:, cols[chunk]])
-    return out
-
-
-# Bytes of gathered factors per chunk of pairs: a few tens of MB at most, in cache-sized bites.
-CHUNK_BYTES = 1 << 24
-
-
 # ---------------------------------------------------------------------------------------
 # The log domain
 
@@ -705,35 +684,7 @@ LOG_FLOOR_32 = -80.0
 
 
 # ---------------------------------------------------------------------------------------
-# Checks of the arguments the EM functions add to common's
-
-def check_pairs(rows, cols, n, d):
-    """Return rows and cols as intp arrays of one shape within (n, d), or raise ValueError."""
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    for name, index, size in (("rows", rows, n), ("cols", cols, d)):
-        if index.ndim != 1 or (index.dtype.kind not in "iu" and index.size):
-            raise ValueError(f"{name} must be a 1-D array of integers, got {index.dtype} "
-                             f"of shape {index.shape}")
-        if index.size and not (0 <= index.min() and index.max() < size):
-            raise ValueError(f"{name} must lie in 0..{size - 1}")
-    if rows.shape != cols.shape:
-        raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
-                         f"{cols.shape}")
-    return rows.astype(np.intp), cols.astype(np.intp)
-
-
-def check_log_pattern(log_pattern, shape):
-    """Return log_pattern as a float (K, d) array of log-probabilities, or raise ValueError."""
-    if log_pattern is None:
-        raise ValueError("pattern_weight > 0 needs log_pattern, the (K, d) log pi of em.pattern")
-    log_pattern = np.asarray(log_pattern, dtype=float)
-    if log_pattern.shape != shape:
-        raise ValueError(f"log_pattern must have the shape of mixture.mu, {shape}, got "
-                         f"{log_pattern.shape}")
-    if not (np.isfinite(log_pattern).all() and (log_pattern <= 0).all()):
-        raise ValueError("log_pattern must hold finite log-probabilities (<= 0)")
-    return log_pattern
-
+# Memory
 
 def _check_fits_in_memory(ratings):
     """Raise ValueError if fill_matrix's result and temporaries exceed the memory available."""

@@ -1,4 +1,5 @@
-"""Ratings, pairs and items files, read exactly as written: nothing dropped, nothing invented.
+"""Ratings files, read exactly as written: nothing dropped, nothing invented (pairs, items and
+one user's files, read by the same rules, are ``otherfiles.py``).
 
 A ratings file holds one rating a line, ``user item rating [timestamp]``. Every such line is
 a rating, whatever its value: 0 and negative ratings included (the course's "0 = missing"
@@ -435,7 +436,7 @@ def _load_slow(path, layout, progress, timestamps):
     separator, header_line = layout.separator, layout.header_line
     # a line with none of these needs no stripping, unquoting or second look
     suspects = ('"', "#") + tuple(c for c in " \t" if c != separator)
-    for first, chunk, done, total in _line_chunks(path, layout.bom):
+    for first, chunk, done, total in line_chunks(path, layout.bom):
         for number, line in enumerate(chunk, first):
             fields = line.split() if separator == " " else line.split(separator)
             if (len(fields) != 3 and len(fields) != 4) or "" in fields or any(
@@ -444,7 +445,7 @@ def _load_slow(path, layout, progress, timestamps):
                 if number == header_line or not line.strip() or line.lstrip().startswith("#"):
                     continue
                 fields = split_fields(line, separator)
-                _check_rating_fields(fields, line, path, number, separator)
+                check_rating_fields(fields, line, path, number, separator)
             elif number == header_line:
                 continue
             try:
@@ -452,7 +453,7 @@ def _load_slow(path, layout, progress, timestamps):
             except ValueError:
                 value = math.nan
             if not math.isfinite(value):
-                _check_rating_fields(fields, line, path, number, separator)  # raises
+                check_rating_fields(fields, line, path, number, separator)  # raises
             rows.append(user_codes.setdefault(fields[0], len(user_codes)))
             cols.append(item_codes.setdefault(fields[1], len(item_codes)))
             values.append(value)
@@ -476,7 +477,7 @@ def _load_slow(path, layout, progress, timestamps):
     return Ratings(X, user_ids, item_ids, times)
 
 
-def _line_chunks(path, offset):
+def line_chunks(path, offset):
     """The file's lines from offset, decoded, a chunk at a time.
 
     Yields ``(number of the chunk's first line, list of str lines, bytes read, bytes in
@@ -535,7 +536,7 @@ def _renumber(first_seen, codes):
     return distinct[order], rank[np.frombuffer(codes, dtype=np.int64)]
 
 
-def _shown(line):
+def shown(line):
     """At most 80 characters of a line, for a message (not a 200 MB one)."""
     text = line.strip()
     return repr(text if len(text) <= 80 else text[:80] + "...")
@@ -545,15 +546,15 @@ _SEPARATOR_NAMES = {",": "commas", "\t": "tabs", "::": "'::'", ";": "semicolons"
                     "|": "'|'", " ": "spaces"}
 
 
-def _check_rating_fields(fields, line, path, number, separator):
+def check_rating_fields(fields, line, path, number, separator):
     """ValueError naming file and line unless the fields are user, item, rating [, time]."""
     if len(fields) not in (3, 4):
         raise ValueError(f"{path}, line {number}: expected 'user item rating [timestamp]', "
                          f"got {len(fields)} field{'s' * (len(fields) != 1)} (split by "
-                         f"{_SEPARATOR_NAMES[separator]}): {_shown(line)}")
+                         f"{_SEPARATOR_NAMES[separator]}): {shown(line)}")
     empty = [i + 1 for i, field in enumerate(fields) if not field]
     if empty:
-        raise ValueError(f"{path}, line {number}: field {empty[0]} is empty: {_shown(line)}")
+        raise ValueError(f"{path}, line {number}: field {empty[0]} is empty: {shown(line)}")
     try:
         rating = float(fields[2])
     except ValueError:
@@ -632,55 +633,7 @@ def _first_repeat(rows, cols, d):
 
 
 # ---------------------------------------------------------------------------------------
-# Pairs files (user, item) and test files against a training file's ids
-
-def load_pairs(path, *, known=None, timestamps=False):
-    """Read ``user item`` lines (or ratings lines: the rating is ignored, the fourth field
-    is the timestamp), with the separators and headers of ratings files.
-
-    Parameters
-    ----------
-    path : str or path-like
-    known : (user_ids, item_ids) or None
-        A model's ids: a first line that names columns is still data when its user or item
-        is one of them (string ids such as ``alice,book`` look like column names).
-    timestamps : bool, default False
-        Also return each pair's timestamp (NaN where a line has none).
-
-    Returns
-    -------
-    users, items : ndarray of shape (m,)
-        The ids, typed as ``load_ratings`` types them (``ids.typed``, per column).
-    times : ndarray of shape (m,), only with ``timestamps``
-    """
-    check_regular_file(path, "pairs")
-    layout = sniff(path, min_fields=2)
-    header_line = layout.header_line
-    if header_line and known is not None:
-        fields = split_fields(layout.header, layout.separator)
-        if (ids.index_of(known[0], ids.typed(fields[:1]))[0] >= 0
-                or len(fields) > 1 and ids.index_of(known[1], ids.typed(fields[1:2]))[0] >= 0):
-            header_line = 0
-    users, items, times = [], [], []
-    for first, chunk, _, _ in _line_chunks(path, layout.bom):
-        for number, line in enumerate(chunk, first):
-            if number == header_line or not line.strip() or line.lstrip().startswith("#"):
-                continue
-            fields = split_fields(line, layout.separator)
-            if not 2 <= len(fields) <= 4 or not all(fields[:2]):
-                raise ValueError(f"{path}, line {number}: expected 'user item' (or 'user "
-                                 f"item rating [timestamp]'), got {_shown(line)}")
-            users.append(fields[0])
-            items.append(fields[1])
-            if timestamps:
-                times.append(parse_time(fields[3], path, number) if len(fields) == 4
-                             and fields[3] else np.nan)
-    if not users:
-        raise ValueError(f"{path} holds no pairs" + (f" (only the header {layout.header!r})"
-                                                     if layout.header else ""))
-    out = (ids.typed(users), ids.typed(items))
-    return out + (np.array(times, dtype=float),) if timestamps else out
-
+# Test files against a training file's ids
 
 def load_test_ratings(path, user_ids, item_ids, *, timestamps=False):
     """Read a test ratings file against a training file's ids.
@@ -707,145 +660,3 @@ def load_test_ratings(path, user_ids, item_ids, *, timestamps=False):
     found = (ids.index_of(user_ids, test_users)[rows], ids.index_of(item_ids, test_items)[T.indices],
              T.data)
     return found + (times,) if timestamps else found
-
-
-# ---------------------------------------------------------------------------------------
-# Items files: titles
-
-def _records(reader, path, start):
-    """The rows of a csv reader; its errors (a quote open at the end) name their line."""
-    while True:
-        try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            raise ValueError(f"{path}, line {start()}: a quote is left open or a field is "
-                             f"malformed ({err})") from None
-
-
-def load_items(path):
-    """Read an items file: each item's id and title.
-
-    MovieLens ``movies.csv`` (``movieId,title,genres``: a header, titles quoted where they
-    hold commas, UTF-8) or ``u.item`` (``id|title|date|...``, ``|``-separated, latin-1, no
-    header), told apart by their content; semicolon- or tab-separated files too. An id
-    given twice keeps its first title. A quote left open is an error naming its line,
-    never a title that swallows the rest of the file.
-
-    Returns
-    -------
-    item_ids : ndarray of shape (m,)
-        Typed as ``load_ratings`` types them.
-    titles : ndarray of object (str), shape (m,)
-    """
-    check_regular_file(path, "items")
-    with open(path, "rb") as f:
-        first = f.readline(MAX_LINE + 1)
-    pipe = first.split(b"|")[0].strip().isdigit()
-    counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
-    delimiter = "|" if pipe else max(counts, key=counts.get)
-    encoding = "latin-1" if pipe else "utf-8-sig"
-    titles = {}
-    try:
-        with open(path, newline="", encoding=encoding) as f:
-            reader = csv.reader(f, delimiter=delimiter, strict=True,
-                                quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
-            start = 1  # the line the next record starts on
-            for row in _records(reader, path, lambda: start):
-                if reader.line_num > start and any("\n" in field or "\r" in field
-                                                   for field in row):
-                    raise ValueError(f"{path}, line {start}: a quote is left open (its field "
-                                     f"runs on to line {reader.line_num})")
-                number, start = start, reader.line_num + 1
-                if not row or not "".join(row).strip():
-                    continue
-                if len(row) < 2:
-                    raise ValueError(f"{path}, line {number}: expected 'id{delimiter}"
-                                     f"title...', got {len(row)} field")
-                if number == 1 and not pipe and names_columns([c.strip() for c in row]):
-                    continue  # the header, "movieId,title,genres"
-                titles.setdefault(row[0].strip(), row[1].strip())
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err.reason}); movies.csv is UTF-8, "
-                         "u.item latin-1") from None
-    if not titles:
-        raise ValueError(f"{path} holds no items")
-    item_ids = ids.typed(titles)
-    out = np.empty(len(titles), dtype=object)
-    out[:] = list(titles.values())
-    return item_ids, out
-
-
-# ---------------------------------------------------------------------------------------
-# Whole lines (for a split that writes them as they are) and one user's ratings
-
-def data_lines(path):
-    """The header (as written, or "") and every data line of a ratings file, verbatim,
-    with each line's user id text; blank and comment lines are left out.
-
-    Every data line is checked as ``load_ratings`` checks it, so that a split writes only
-    files that load.
-
-    Returns
-    -------
-    header : str
-    lines : list of str
-    users : list of str
-    """
-    check_regular_file(path, "ratings")
-    layout = sniff(path)
-    lines, users = [], []
-    for first, chunk, _, _ in _line_chunks(path, layout.bom):
-        for number, line in enumerate(chunk, first):
-            if number == layout.header_line or not line.strip() or \
-                    line.lstrip().startswith("#"):
-                continue
-            fields = split_fields(line, layout.separator)
-            _check_rating_fields(fields, line, path, number, layout.separator)
-            lines.append(line)
-            users.append(fields[0])
-    if not lines:
-        raise ValueError(f"{path} holds no ratings")
-    return layout.header, lines, users
-
-
-def load_user_ratings(path):
-    """One user's ratings: ``item rating [timestamp]`` lines (a header is allowed).
-
-    Returns
-    -------
-    items : ndarray of shape (m,)
-        Typed ids (``ids.typed``).
-    ratings : ndarray of shape (m,)
-    times : ndarray of shape (m,) or None
-        None when no line has a timestamp.
-    """
-    check_regular_file(path, "ratings")
-    layout = sniff(path, min_fields=2)
-    items, ratings, times = [], [], []
-    for first, chunk, _, _ in _line_chunks(path, layout.bom):
-        for number, line in enumerate(chunk, first):
-            if number == layout.header_line or not line.strip() or \
-                    line.lstrip().startswith("#"):
-                continue
-            fields = split_fields(line, layout.separator)
-            if len(fields) not in (2, 3) or not all(fields):
-                raise ValueError(f"{path}, line {number}: expected 'item rating [timestamp]', "
-                                 f"got {_shown(line)}")
-            try:
-                rating = float(fields[1])
-            except ValueError:
-                rating = math.nan
-            if not math.isfinite(rating):
-                raise ValueError(f"{path}, line {number}: rating {fields[1][:40]!r} is not a "
-                                 "finite number")
-            items.append(fields[0])
-            ratings.append(rating)
-            times.append(parse_time(fields[2], path, number) if len(fields) == 3 else math.nan)
-    if not items:
-        raise ValueError(f"{path} holds no ratings")
-    if len(set(items)) != len(items):
-        raise ValueError(f"{path}: an item is rated twice")
-    times = np.array(times)
-    return ids.typed(items), np.array(ratings), times if np.isfinite(times).any() else None

@@ -40,9 +40,7 @@ from scipy import sparse
 import baseline
 import data
 import em
-import metrics
 import modelfile
-import serving
 import summary
 from common import GaussianMixture, check_integer, check_number, check_seed
 from model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_model  # noqa: F401

@@ -70,7 +70,7 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
 
 
 # Pairs predicted at a time: a few tens of MB of temporaries, whatever the number of pairs.
-PAIRS_PER_CHUNK = 1 << 18
+PAIRS_PER_CHUNK = 1 << 16
 
 
 def _check_indices(rows, cols, n, d, unknown):

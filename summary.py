@@ -298,6 +298,31 @@ def _same_pattern(X, values):
 
 
 # ---------------------------------------------------------------------------------------
+# Products at chosen pairs
+
+def pairwise_dot(left_t, right_t, rows, cols):
+    """``sum_k left_t[k, rows[i]] * right_t[k, cols[i]]`` for each pair, shape (m,).
+
+    In chunks of at most CHUNK_BYTES of gathered factors, whatever K and the number of
+    pairs, so that asking for millions of pairs of a wide model needs no more memory.
+    """
+    out = np.empty(len(rows))
+    K = left_t.shape[0]
+    if K == 0:
+        out[:] = 0
+        return out
+    per_chunk = max(1, CHUNK_BYTES // (K * (left_t.itemsize + right_t.itemsize)))
+    for start in range(0, len(rows), per_chunk):
+        chunk = slice(start, start + per_chunk)
+        out[chunk] = np.einsum("km,km->m", left_t[:, rows[chunk]], right_t[:, cols[chunk]])
+    return out
+
+
+# Bytes of gathered factors per chunk of pairs: 8 MB, whatever the number of pairs or K.
+CHUNK_BYTES = 1 << 23
+
+
+# ---------------------------------------------------------------------------------------
 # Threads for the sparse row blocks
 
 def n_workers():

@@ -10,7 +10,6 @@ import common
 import em
 import reference
 import summary
-from common import GaussianMixture
 from test_em import assert_mixture_close, random_mixture, random_ratings
 
 

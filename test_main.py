@@ -250,6 +250,8 @@ def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
     (["fit", "{folder}/ratings.csv", "--out", "/dev/null"], "is not a regular file"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--plot", "{folder}/p"],
      r"must end in .png or .pdf or .svg"),
+    (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--plot", "{folder}/p.png"],
+     "--plot draws the held-out RMSEs beside the runs: give --test FILE or --holdout"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--n-seeds", "0"],
      "n_seeds must be an integer >= 1"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--seed", "500000000"],
@@ -320,7 +322,7 @@ def test_plot_without_matplotlib_is_said_before_the_fit(fitted, tmp_path, capsys
     _, ratings, _, _ = fitted
     monkeypatch.setattr(recommender, "fit", lambda *a, **k: pytest.fail("fitted first"))
     assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--plot",
-                      str(tmp_path / "f.png"), "-q"]) == 2
+                      str(tmp_path / "f.png"), "--holdout", "0.1", "-q"]) == 2
     assert "--plot needs matplotlib: pip install matplotlib" in capsys.readouterr().err
 
 
