@@ -177,10 +177,11 @@ def _predictive_var(model, weights, rows, cols, user_known, item_known):
     weights_t = weights.T  # (s, n)
     spread = (em.pairwise_dot(weights_t, (noise + means ** 2).T, rows, cols)
               - em.pairwise_dot(weights_t, means.T, rows, cols) ** 2)
-    cold_item = weights.astype(float) @ unknown_noise if len(unknown_noise) else \
-        np.zeros(len(weights))
-    var = np.where(item_known, spread, cold_item[rows])
-    seen = user_known & (weights.sum(axis=1)[rows] > 0)
+    # the chunk's users only: over every user, these would grow with n at each chunk
+    chunk_weights = weights[rows].astype(float)  # (m, s)
+    cold_item = chunk_weights @ unknown_noise if len(unknown_noise) else np.zeros(len(rows))
+    var = np.where(item_known, spread, cold_item)
+    seen = user_known & (chunk_weights.sum(axis=1) > 0)
     return np.where(seen, np.maximum(var, 0), model.cold_var)
 
 
