@@ -23,6 +23,7 @@ import common
 import data
 import em
 import recommender
+from bench_recommender import peak_rss_bytes, reset_peak  # the same memory probes
 
 SHAPES = {"movielens-20m": (138_493, 26_744, 20_000_263),
           "movielens-2m": (13_849, 26_744, 2_000_000)}
@@ -61,7 +62,7 @@ def main(argv=None):
 
 def single(X, with_fit):
     """One em.run iteration and one recommender fit, in this process."""
-    _reset_peak()
+    reset_peak()
     mixture, post = common.init(X, 12, seed=1)
     start = time.perf_counter()
     _one_iteration(X, mixture, post)
@@ -70,7 +71,7 @@ def single(X, with_fit):
         start = time.perf_counter()
         recommender.fit(X)
         out["fit_s"] = time.perf_counter() - start
-    out["client_peak_gb"] = _peak_gb()
+    out["client_peak_gb"] = peak_rss_bytes() / 2 ** 30
     return out
 
 
@@ -88,7 +89,7 @@ def on_cluster(distributed, X, workers, with_fit):
             1, (os.cpu_count() or 1) // workers), processes=True, host="127.0.0.1",
             dashboard_address=None, silence_logs=50) as local:
         with distributed.Client(local) as client:
-            _reset_peak()  # the client's peak from here: X itself and what the cluster adds
+            reset_peak()  # the client's peak from here: X itself and what the cluster adds
             start = time.perf_counter()
             ratings = cluster.scatter_ratings(client, X)
             distributed.wait(ratings.blocks)
@@ -109,8 +110,8 @@ def on_cluster(distributed, X, workers, with_fit):
                 recommender.fit(X, client=client)
                 out["fit_s"] = time.perf_counter() - start
                 out["fit_bytes"] = _loopback_bytes() - before
-            out["worker_peak_gb"] = list(client.run(_peak_gb).values())
-            out["client_peak_gb"] = _peak_gb()
+            out["worker_peak_gb"] = [b / 2 ** 30 for b in client.run(peak_rss_bytes).values()]
+            out["client_peak_gb"] = peak_rss_bytes() / 2 ** 30
     return out
 
 
@@ -132,29 +133,6 @@ def _tracked_bytes(client):
     return client.run_on_scheduler(
         lambda dask_scheduler: sum(ts.nbytes for ts in dask_scheduler.tasks.values()
                                    if ts.nbytes > 0))
-
-
-def _reset_peak():
-    """Start this process's VmHWM afresh (Linux), so that the peak is the phase's."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _peak_gb():
-    """This process's peak resident memory: Linux's VmHWM (ru_maxrss would count what a
-    forked worker shares with the process it was forked from), or ru_maxrss elsewhere."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 2 ** 20
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
 def _show(name, r):

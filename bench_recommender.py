@@ -396,7 +396,8 @@ def bench_scale(shapes, surprise_python):
                   f"{ours['model_mb']:.0f} MB = {ours['bytes_per_user_and_item']:.0f} bytes per "
                   "user and item", flush=True)
             if "predict_s" in ours:
-                print(f"  predict {ours['pairs']:,} pairs with std: {ours['predict_s']:.1f} s, "
+                print(f"  loading the model {ours['load_model_s']:.1f} s; predict "
+                      f"{ours['pairs']:,} pairs with std: {ours['predict_s']:.1f} s, "
                       f"+{ours['predict_extra_mb']:.0f} MB; recommend --all -n 10: "
                       f"{ours['top_n_all_s']:.0f} s", flush=True)
             if shape == "movielens-20m":

@@ -288,7 +288,7 @@ def predict(ratings, mixture, rows, cols):
     """``em.predict`` on a DistributedRatings: each block scores its own users' pairs."""
     _check_ratings(ratings)
     mixture = common.check_mixture(mixture, ratings.d)
-    rows, cols = em.check_pairs(rows, cols, ratings.n, ratings.d)
+    rows, cols = common.check_pairs(rows, cols, ratings.n, ratings.d)
     block_of = np.searchsorted(ratings.bounds, rows, side="right") - 1
     client = ratings.client
     out = np.empty(len(rows))

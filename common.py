@@ -270,19 +270,25 @@ def check_post(post, n, K):
     return post
 
 
-def check_pairs(rows, cols, n, d):
-    """Return rows and cols as intp arrays of one shape within (n, d), or raise ValueError."""
+def check_pairs(rows, cols, n, d, *, unknown=False):
+    """Return rows and cols as intp arrays of one shape within (n, d), or raise ValueError.
+
+    With ``unknown``, -1 is allowed too (a user or item the model lacks). Arrays already
+    of intp come back as they are, not copied: pairs may number millions.
+    """
     rows, cols = np.asarray(rows), np.asarray(cols)
+    low = -1 if unknown else 0
     for name, index, size in (("rows", rows, n), ("cols", cols, d)):
         if index.ndim != 1 or (index.dtype.kind not in "iu" and index.size):
             raise ValueError(f"{name} must be a 1-D array of integers, got {index.dtype} "
                              f"of shape {index.shape}")
-        if index.size and not (0 <= index.min() and index.max() < size):
-            raise ValueError(f"{name} must lie in 0..{size - 1}")
+        if index.size and not (low <= index.min() and index.max() < size):
+            raise ValueError(f"{name} must lie in 0..{size - 1}"
+                             + (" (or -1 for unknown)" if unknown else ""))
     if rows.shape != cols.shape:
         raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
                          f"{cols.shape}")
-    return rows.astype(np.intp), cols.astype(np.intp)
+    return rows.astype(np.intp, copy=False), cols.astype(np.intp, copy=False)
 
 
 def check_log_pattern(log_pattern, shape):

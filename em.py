@@ -27,9 +27,9 @@ from typing import NamedTuple
 import numpy as np
 
 import summary
-from common import (GaussianMixture, check_integer, check_log_pattern, check_mixture,  # noqa: F401
+from common import (GaussianMixture, check_integer, check_log_pattern, check_mixture,
                     check_number, check_pairs, check_post, init)
-from summary import CHUNK_BYTES, pairwise_dot  # noqa: F401  (em.pairwise_dot, as before)
+from summary import pairwise_dot  # noqa: F401  (em.pairwise_dot, as before)
 
 
 def estep(X, mixture, *, log_pattern=None, pattern_weight=0.0):

@@ -42,19 +42,15 @@ def load_pairs(path, *, known=None, timestamps=False):
                 or len(fields) > 1 and ids.index_of(known[1], ids.typed(fields[1:2]))[0] >= 0):
             header_line = 0
     users, items, times = [], [], []
-    for first, chunk, _, _ in line_chunks(path, layout.bom):
-        for number, line in enumerate(chunk, first):
-            if number == header_line or not line.strip() or line.lstrip().startswith("#"):
-                continue
-            fields = split_fields(line, layout.separator)
-            if not 2 <= len(fields) <= 4 or not all(fields[:2]):
-                raise ValueError(f"{path}, line {number}: expected 'user item' (or 'user "
-                                 f"item rating [timestamp]'), got {shown(line)}")
-            users.append(fields[0])
-            items.append(fields[1])
-            if timestamps:
-                times.append(parse_time(fields[3], path, number) if len(fields) == 4
-                             and fields[3] else np.nan)
+    for number, line, fields in _data_lines(path, layout, header_line):
+        if not 2 <= len(fields) <= 4 or not all(fields[:2]):
+            raise ValueError(f"{path}, line {number}: expected 'user item' (or 'user "
+                             f"item rating [timestamp]'), got {shown(line)}")
+        users.append(fields[0])
+        items.append(fields[1])
+        if timestamps:
+            times.append(parse_time(fields[3], path, number) if len(fields) == 4
+                         and fields[3] else np.nan)
     if not users:
         raise ValueError(f"{path} holds no pairs" + (f" (only the header {layout.header!r})"
                                                      if layout.header else ""))
@@ -149,15 +145,10 @@ def data_lines(path):
     check_regular_file(path, "ratings")
     layout = sniff(path)
     lines, users = [], []
-    for first, chunk, _, _ in line_chunks(path, layout.bom):
-        for number, line in enumerate(chunk, first):
-            if number == layout.header_line or not line.strip() or \
-                    line.lstrip().startswith("#"):
-                continue
-            fields = split_fields(line, layout.separator)
-            check_rating_fields(fields, line, path, number, layout.separator)
-            lines.append(line)
-            users.append(fields[0])
+    for number, line, fields in _data_lines(path, layout, layout.header_line):
+        check_rating_fields(fields, line, path, number, layout.separator)
+        lines.append(line)
+        users.append(fields[0])
     if not lines:
         raise ValueError(f"{path} holds no ratings")
     return layout.header, lines, users
@@ -177,28 +168,33 @@ def load_user_ratings(path):
     check_regular_file(path, "ratings")
     layout = sniff(path, min_fields=2)
     items, ratings, times = [], [], []
-    for first, chunk, _, _ in line_chunks(path, layout.bom):
-        for number, line in enumerate(chunk, first):
-            if number == layout.header_line or not line.strip() or \
-                    line.lstrip().startswith("#"):
-                continue
-            fields = split_fields(line, layout.separator)
-            if len(fields) not in (2, 3) or not all(fields):
-                raise ValueError(f"{path}, line {number}: expected 'item rating [timestamp]', "
-                                 f"got {shown(line)}")
-            try:
-                rating = float(fields[1])
-            except ValueError:
-                rating = math.nan
-            if not math.isfinite(rating):
-                raise ValueError(f"{path}, line {number}: rating {fields[1][:40]!r} is not a "
-                                 "finite number")
-            items.append(fields[0])
-            ratings.append(rating)
-            times.append(parse_time(fields[2], path, number) if len(fields) == 3 else math.nan)
+    for number, line, fields in _data_lines(path, layout, layout.header_line):
+        if len(fields) not in (2, 3) or not all(fields):
+            raise ValueError(f"{path}, line {number}: expected 'item rating [timestamp]', "
+                             f"got {shown(line)}")
+        try:
+            rating = float(fields[1])
+        except ValueError:
+            rating = math.nan
+        if not math.isfinite(rating):
+            raise ValueError(f"{path}, line {number}: rating {fields[1][:40]!r} is not a "
+                             "finite number")
+        items.append(fields[0])
+        ratings.append(rating)
+        times.append(parse_time(fields[2], path, number) if len(fields) == 3 else math.nan)
     if not items:
         raise ValueError(f"{path} holds no ratings")
     if len(set(items)) != len(items):
         raise ValueError(f"{path}: an item is rated twice")
     times = np.array(times)
     return ids.typed(items), np.array(ratings), times if np.isfinite(times).any() else None
+
+
+def _data_lines(path, layout, header_line):
+    """Each data line of a sniffed file as (number, line, fields): the header line (0 for
+    none), blank lines and comment lines skipped."""
+    for first, chunk, _, _ in line_chunks(path, layout.bom):
+        for number, line in enumerate(chunk, first):
+            if number == header_line or not line.strip() or line.lstrip().startswith("#"):
+                continue
+            yield number, line, split_fields(line, layout.separator)

@@ -2,7 +2,7 @@
 and new users placed without a refit.
 
 Every function here works in bounded memory: pairs are scored in chunks of a few tens of
-MB (``em.pairwise_dot``), lists for every user in blocks of users (``top_n_all``); no
+MB (``summary.pairwise_dot``), lists for every user in blocks of users (``top_n_all``); no
 (n, d) array is ever made. Each takes a model from ``recommender.fit`` or
 ``recommender.load`` (both check it in full) and checks that its shapes fit together.
 """
@@ -14,10 +14,10 @@ from scipy.special import log_ndtr
 import baseline
 import data
 import em
-from common import check_integer
+from common import check_integer, check_pairs
 from model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_shapes
 
-# Bytes of temporaries per block of a blocked product (top_n_all), as em.CHUNK_BYTES.
+# Bytes of temporaries per block of a blocked product (top_n_all); pairs: summary.CHUNK_BYTES.
 BLOCK_BYTES = 1 << 25
 
 
@@ -54,7 +54,7 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
     rows, cols = np.asarray(rows), np.asarray(cols)
     times = _check_pair_times(times, len(rows)) if np.ndim(rows) == 1 else times
     n, d = len(model.user_bias), len(model.item_bias)
-    _check_indices(rows, cols, n, d, unknown)
+    rows, cols = check_pairs(rows, cols, n, d, unknown=unknown)
     pred = np.empty(len(rows))
     std = np.empty(len(rows)) if return_std else None
     # pair by chunk, so that no temporary grows with the number of pairs: the outputs are
@@ -73,25 +73,9 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
 PAIRS_PER_CHUNK = 1 << 16
 
 
-def _check_indices(rows, cols, n, d, unknown):
-    """ValueError unless rows and cols are 1-D integer arrays of one shape within range
-    (-1 allowed with unknown), without making converted copies of all of them."""
-    for name, index, size in (("rows", rows, n), ("cols", cols, d)):
-        if index.ndim != 1 or (index.dtype.kind not in "iu" and index.size):
-            raise ValueError(f"{name} must be a 1-D array of integers, got {index.dtype} "
-                             f"of shape {index.shape}")
-        low = -1 if unknown else 0
-        if index.size and not (low <= index.min() and index.max() < size):
-            raise ValueError(f"{name} must lie in 0..{size - 1}" + (" (or -1 for unknown)"
-                                                                     if unknown else ""))
-    if rows.shape != cols.shape:
-        raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
-                         f"{cols.shape}")
-
-
 def _predict_chunk(model, rows, cols, unknown, times, return_std):
     """predict for one chunk of pairs (checked)."""
-    rows, cols, user_known, item_known = _pairs(model, rows, cols, unknown)
+    rows, cols, user_known, item_known = _pairs(rows, cols, unknown)
     known_rows = np.where(user_known, rows, -1)
     known_cols = np.where(item_known, cols, -1)
     pred = baseline.predict(_baseline_of(model), known_rows, known_cols, times)
@@ -114,15 +98,12 @@ def check_model_shapes(model):
     return model
 
 
-def _pairs(model, rows, cols, unknown):
-    """Checked indices, with -1 looked up as 0 where unknown is allowed, and known flags."""
-    n, d = len(model.user_bias), len(model.item_bias)
-    rows, cols = np.asarray(rows), np.asarray(cols)
+def _pairs(rows, cols, unknown):
+    """Checked indices with -1 looked up as 0 where unknown is allowed, and known flags."""
     user_known, item_known = np.ones(rows.shape, bool), np.ones(cols.shape, bool)
     if unknown:  # look -1 up as index 0, then drop its terms
         user_known, item_known = rows != -1, cols != -1
         rows, cols = np.where(user_known, rows, 0), np.where(item_known, cols, 0)
-    rows, cols = em.check_pairs(rows, cols, n, d)
     return rows, cols, user_known, item_known
 
 
@@ -337,7 +318,7 @@ def top_n_all(model, X=None, n=10, *, cautious=False, relevant=False, users=None
     n = check_integer("n", n, 1)
     n_users, d = len(model.user_bias), len(model.item_bias)
     indptr, indices = _pattern(model, X)
-    users = np.arange(n_users) if users is None else em.check_pairs(
+    users = np.arange(n_users) if users is None else check_pairs(
         np.asarray(users), np.zeros(len(np.asarray(users)), dtype=int), n_users, 1)[0]
 
     def block_scores(block):
@@ -549,7 +530,7 @@ def predict_new(model, user, cols, *, return_std=False, time=None):
     check_model_shapes(model)
     if not isinstance(user, NewUser):
         raise ValueError(f"user must be a NewUser from fold_in, got {type(user).__name__}")
-    cols = em.check_pairs(np.zeros(len(np.asarray(cols)), dtype=int), cols, 1,
+    cols = check_pairs(np.zeros(len(np.asarray(cols)), dtype=int), cols, 1,
                           len(model.item_bias))[1]
     day = 0.0
     if time is not None and len(user.days):
