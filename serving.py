@@ -57,12 +57,13 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
     rows, cols = check_pairs(rows, cols, n, d, unknown=unknown)
     pred = np.empty(len(rows))
     std = np.empty(len(rows)) if return_std else None
+    terms = _spread_terms(model) if return_std else None  # once, not per chunk
     # pair by chunk, so that no temporary grows with the number of pairs: the outputs are
     # all that predict adds, whatever their number
     for start in range(0, len(rows), PAIRS_PER_CHUNK):
         chunk = slice(start, start + PAIRS_PER_CHUNK)
         found = _predict_chunk(model, rows[chunk], cols[chunk], unknown,
-                               None if times is None else times[chunk], return_std)
+                               None if times is None else times[chunk], terms)
         pred[chunk] = found[0]
         if return_std:
             std[chunk] = found[1]
@@ -73,8 +74,8 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
 PAIRS_PER_CHUNK = 1 << 16
 
 
-def _predict_chunk(model, rows, cols, unknown, times, return_std):
-    """predict for one chunk of pairs (checked)."""
+def _predict_chunk(model, rows, cols, unknown, times, terms):
+    """predict for one chunk of pairs (checked); the std too when given its terms."""
     rows, cols, user_known, item_known = _pairs(rows, cols, unknown)
     known_rows = np.where(user_known, rows, -1)
     known_cols = np.where(item_known, cols, -1)
@@ -83,10 +84,9 @@ def _predict_chunk(model, rows, cols, unknown, times, return_std):
     pred += np.where(both, em.pairwise_dot(model.user_factors.T, model.item_factors.T,
                                            rows, cols), 0)
     pred = np.clip(pred, *model.rating_range, out=pred)
-    if not return_std:
+    if terms is None:
         return pred, None
-    weights = _last_weights(model)
-    return pred, np.sqrt(_predictive_var(model, weights, rows, cols, user_known, item_known))
+    return pred, np.sqrt(_predictive_var(model, terms, rows, cols, user_known, item_known))
 
 
 def check_model_shapes(model):
@@ -152,17 +152,31 @@ def _noise_and_means(model):
     return noise, means, unknown_noise
 
 
-def _predictive_var(model, weights, rows, cols, user_known, item_known):
-    """The variance of the last user stage's mixture at each pair (see ``predict``)."""
+class _SpreadTerms(NamedTuple):
+    """What the predictive variance needs of a model, computed once per call."""
+    weights: np.ndarray  # (n, s) the last user stage's averaged posteriors
+    second_t: np.ndarray  # (s, d) each component's noise plus its mean squared
+    means_t: np.ndarray  # (s, d)
+    cold_item: np.ndarray  # (n,) each user's variance at an item the stage never saw
+    seen: np.ndarray  # (n,) bool, whether the stage saw the user
+
+
+def _spread_terms(model):
     noise, means, unknown_noise = _noise_and_means(model)
-    weights_t = weights.T  # (s, n)
-    spread = (em.pairwise_dot(weights_t, (noise + means ** 2).T, rows, cols)
-              - em.pairwise_dot(weights_t, means.T, rows, cols) ** 2)
-    # the chunk's users only: over every user, these would grow with n at each chunk
-    chunk_weights = weights[rows].astype(float)  # (m, s)
-    cold_item = chunk_weights @ unknown_noise if len(unknown_noise) else np.zeros(len(rows))
-    var = np.where(item_known, spread, cold_item)
-    seen = user_known & (chunk_weights.sum(axis=1) > 0)
+    weights = _last_weights(model)
+    cold_item = weights.astype(float) @ unknown_noise if len(unknown_noise) else \
+        np.zeros(len(weights))
+    return _SpreadTerms(weights, (noise + means ** 2).T, means.T, cold_item,
+                        weights.sum(axis=1) > 0)
+
+
+def _predictive_var(model, terms, rows, cols, user_known, item_known):
+    """The variance of the last user stage's mixture at each pair (see ``predict``)."""
+    weights_t = terms.weights.T  # (s, n)
+    spread = (em.pairwise_dot(weights_t, terms.second_t, rows, cols)
+              - em.pairwise_dot(weights_t, terms.means_t, rows, cols) ** 2)
+    var = np.where(item_known, spread, terms.cold_item[rows])
+    seen = user_known & terms.seen[rows]
     return np.where(seen, np.maximum(var, 0), model.cold_var)
 
 
@@ -330,7 +344,7 @@ def top_n_all(model, X=None, n=10, *, cautious=False, relevant=False, users=None
     std = np.full(items.shape, np.nan)
     if found.any():
         rows = np.broadcast_to(users[:, None], items.shape)[found]
-        std[found] = np.sqrt(_predictive_var(model, _last_weights(model), rows, items[found],
+        std[found] = np.sqrt(_predictive_var(model, _spread_terms(model), rows, items[found],
                                              np.ones(found.sum(), bool),
                                              np.ones(found.sum(), bool)))
     return items, scores, std
