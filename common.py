@@ -3,10 +3,9 @@
 The ``GaussianMixture`` type, the course's initialisation, the metrics, and the input checks
 every public function runs at its boundary. Zeros in a ratings matrix mean "missing".
 
-Ratings files, ``holdout`` and the synthetic generators live in ``data.py``, the parser of
-``test_solutions.txt`` in ``course.py``; they stay importable from here, as they were.
+The course's files and figures are read by ``course.py``, its synthetic matrices drawn by
+``synthetic.py``.
 """
-import importlib
 from typing import NamedTuple
 
 import numpy as np
@@ -289,30 +288,3 @@ def check_pairs(rows, cols, n, d, *, unknown=False):
         raise ValueError(f"rows and cols must have the same shape, got {rows.shape} and "
                          f"{cols.shape}")
     return rows.astype(np.intp, copy=False), cols.astype(np.intp, copy=False)
-
-
-def check_log_pattern(log_pattern, shape):
-    """Return log_pattern as a float (K, d) array of log-probabilities, or raise ValueError."""
-    if log_pattern is None:
-        raise ValueError("pattern_weight > 0 needs log_pattern, the (K, d) log pi of em.pattern")
-    log_pattern = np.asarray(log_pattern, dtype=float)
-    if log_pattern.shape != shape:
-        raise ValueError(f"log_pattern must have the shape of mixture.mu, {shape}, got "
-                         f"{log_pattern.shape}")
-    if not (np.isfinite(log_pattern).all() and (log_pattern <= 0).all()):
-        raise ValueError("log_pattern must hold finite log-probabilities (<= 0)")
-    return log_pattern
-
-
-# ---------------------------------------------------------------------------------------
-# Names that moved to other files, still importable from here. Looked up on first use, so
-# that common.py imports none of the higher files (which import it).
-
-_MOVED = {"load_ratings": "data", "holdout": "data", "Hidden": "data", "load_matrix": "data",
-          "synthetic_ratings": "data", "load_solutions": "course", "Printed": "course"}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module 'common' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""The course's reference figures: reading test_solutions.txt and checking ours against it.
+"""The course's files and reference figures: its matrices, test_solutions.txt, and ours
+checked against it.
 
 ``load_solutions`` parses the printed figures with the tolerance their printing implies;
 ``reproduce_test_case`` computes the same figures with this module; ``compare`` pairs them
@@ -12,8 +13,7 @@ import numpy as np
 
 import common
 import em
-import summary
-from data import load_matrix
+import products
 
 TEST_FILES = ("test_incomplete.txt", "test_complete.txt", "test_solutions.txt")
 NETFLIX_FILES = ("netflix_incomplete.txt", "netflix_complete.txt")
@@ -119,11 +119,43 @@ def printed_atol(token, precision):
 
 
 # ---------------------------------------------------------------------------------------
+# The course's matrix files
+
+def load_matrix(path):
+    """Read a whitespace-separated matrix file.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist (the message names it).
+    ValueError
+        When it is not a rectangular matrix of numbers (the message names it).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"matrix file not found: {path}")
+    try:
+        X = np.loadtxt(path, ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"{path} is not a whitespace-separated matrix of numbers: {err}") from err
+    if X.size == 0:
+        raise ValueError(f"{path} holds no numbers")
+    return X
+
+
+# ---------------------------------------------------------------------------------------
 # Our figures, and the comparison
 
 def reproduce_test_case(X, X_gold, K):
     """Every figure of test_solutions.txt, computed, in its sections and under its names."""
-    ratings = summary.summarise(X)  # once, for the four calls below
+    ratings = products.summarise(X)  # once, for the four calls below
     mixture, post = common.init(X, K, seed=0)
     post_1, ll_1 = em.estep(ratings, mixture)
     mixture_1 = em.mstep(ratings, post_1, mixture)

@@ -1,16 +1,19 @@
-"""The course's experiments, and a recommender for ratings files, from the command line.
+"""The course's experiments from the command line; commands for ratings files handed over.
 
     python main.py [--data-dir data] [--k 1 12] [--seeds 0 1 2 3 4]
-    python main.py --ratings FILE [--k 1 2 4 8 12 16] [--seeds 0 1 2] [--holdout 0.1]
-    python main.py COMMAND ...   (split, fit, recommend, predict, groups, sweep; see cli.py)
+    python main.py COMMAND ...   (split, fit, recommend, predict, groups, sweep)
+    python main.py --ratings FILE [--k ...] [--seeds ...] [--holdout 0.1]   (= sweep FILE)
 
 With no command: (1) runs the 20 x 5 test case and prints, for every figure of
 ``test_solutions.txt``, whether it matches to the printed precision (exit status 1 on any
 mismatch); (2) runs EM on ``netflix_incomplete.txt`` for each K and seed, and reports the
 best log-likelihood per K and the RMSE of the best completion at the largest K. Without the
-course files in ``data/`` it says which are missing, then runs (2) on a synthetic matrix
-drawn from a planted mixture, and also reports the error against the planted truth. With
---ratings it fits a ratings file instead, K by K (the same as ``sweep``).
+course files in ``--data-dir`` it says which are missing, then runs (2) on a synthetic
+matrix drawn from a planted mixture, and also reports the error against the planted truth.
+
+A COMMAND (or --ratings) is the recommender's, in the package ``mixrec``: it is run as
+``python -m mixrec COMMAND ...`` in this process's place, so that the course imports
+nothing of the package.
 
 Exit status: 0 done; 1 a course figure does not match; 2 a user error (a bad option, a
 missing, damaged or malformed file, an unknown id), said in one line on stderr; 130
@@ -19,39 +22,62 @@ interrupted (Ctrl-C), which leaves no partial file; 141 the reader of the output
 
 This script only parses arguments, calls library functions and prints.
 """
+import argparse
 import os
+import subprocess
 import sys
 import time
 import warnings
 
 import numpy as np
 
-import cli
 import common
 import course
-import data
-import display
 import em
-import summary
-from cli import COMMANDS, ratings_experiment  # noqa: F401  (main.ratings_experiment, as before)
+import products
+import synthetic
 
-DEFAULT_DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_DATA_DIR = os.path.join(HERE, "data")
+# The recommender's commands (the package's mixrec.cli.COMMANDS; a test holds them equal).
+COMMANDS = ("split", "fit", "recommend", "predict", "groups", "sweep")
 
 
 def main(argv=None):
-    """Run the command line; return its exit status (see the module's docstring)."""
+    """Run the command line; return its exit status (see the module's docstring).
+
+    Called without argv (as a script), a command replaces this process; called with argv,
+    it runs in a child process whose exit status is returned.
+    """
+    replace = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
 
     def work():
         if argv and argv[0] in COMMANDS:
-            return cli.run_command(argv)
+            return hand_over(argv, replace=replace)
         if argv and not argv[0].startswith("-"):
-            raise display.UsageError(cli.unknown_command(argv[0]))
-        return course_command(argv)
+            raise UsageError(f"main.py: unknown command {argv[0]!r}; the commands are "
+                             f"{', '.join(COMMANDS)}, and with none main.py runs the "
+                             "course's experiments")
+        return course_command(argv, replace)
     return guarded(work)
 
 
-def guarded(work):
+# ---------------------------------------------------------------------------------------
+# One line for every way a command can fail, and its exit status
+
+class UsageError(Exception):
+    """A bad command line: argparse's message, printed as the one line of a user error."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (a UsageError for ``guarded`` to print)."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def guarded(work, prog="main.py"):
     """Run ``work()`` and turn every way it can fail into its exit status and one line."""
     try:
         with warnings.catch_warnings():
@@ -60,17 +86,17 @@ def guarded(work):
             return work()
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
-    except display.UsageError as err:
+    except UsageError as err:
         print(err, file=sys.stderr)
         return 2
     except BrokenPipeError:
         _quiet_stdout()  # the reader went away (python main.py | head): end quietly
         return 141
     except (OSError, ValueError, RuntimeWarning) as err:
-        print(f"main.py: {err}", file=sys.stderr)
+        print(f"{prog}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("main.py: interrupted; no file was left half-written", file=sys.stderr)
+        print(f"{prog}: interrupted; no file was left half-written", file=sys.stderr)
         return 130
 
 
@@ -83,13 +109,31 @@ def _quiet_stdout():
         pass
 
 
-def course_command(argv):
+def hand_over(argv, *, replace):
+    """Run ``python -m mixrec ARGV``: in this process's place (``replace``, where the system
+    can), else in a child whose exit status is returned."""
+    command = [sys.executable, "-m", "mixrec", *argv]
+    paths = [HERE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "MIXREC_PROG": "main.py"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if replace and os.name == "posix":
+        os.execve(sys.executable, command, env)
+    status = subprocess.call(command, env=env)
+    return 128 - status if status < 0 else status  # killed by signal N: 128 + N
+
+
+# ---------------------------------------------------------------------------------------
+# The course's experiments
+
+def course_command(argv, replace=False):
     """The course's experiments (or, with --ratings, the K sweep of a ratings file)."""
     args = _parse_args(argv)
     if args.ratings:
-        ratings_experiment(args.ratings, args.k or [1, 2, 4, 8, 12, 16],
-                           args.seeds or [0, 1, 2], args.holdout, args.quiet)
-        return 0
+        sweep = ["sweep", args.ratings, "--holdout", str(args.holdout)]
+        sweep += ["--k", *map(str, args.k)] if args.k else []
+        sweep += ["--seeds", *map(str, args.seeds)] if args.seeds else []
+        return hand_over(sweep + (["-q"] if args.quiet else []), replace=replace)
     Ks, seeds = args.k or [1, 12], args.seeds or [0, 1, 2, 3, 4]
     for K in Ks:
         common.check_integer("--k", K, 1)
@@ -108,8 +152,8 @@ def course_command(argv):
     if not any(f in missing for f in course.TEST_FILES):
         status = print_test_case(data_dir)
     if not any(f in missing for f in course.NETFLIX_FILES):
-        X = data.load_matrix(os.path.join(data_dir, course.NETFLIX_FILES[0]))
-        X_gold = data.load_matrix(os.path.join(data_dir, course.NETFLIX_FILES[1]))
+        X = course.load_matrix(os.path.join(data_dir, course.NETFLIX_FILES[0]))
+        X_gold = course.load_matrix(os.path.join(data_dir, course.NETFLIX_FILES[1]))
         if X_gold.shape != X.shape:
             raise ValueError(f"{os.path.join(data_dir, course.NETFLIX_FILES[1])} is "
                              f"{X_gold.shape[0]} x {X_gold.shape[1]}, not {X.shape[0]} x "
@@ -117,7 +161,7 @@ def course_command(argv):
         print(f"== Netflix experiment: {X.shape[0]} x {X.shape[1]} ratings")
         netflix_experiment(X, X_gold, Ks, seeds)
     else:
-        X, X_gold, planted = data.synthetic_ratings()
+        X, X_gold, planted = synthetic.synthetic_ratings()
         print(f"== Synthetic default: {X.shape[0]} x {X.shape[1]} ratings drawn from a "
               f"planted mixture of K = {planted.mu.shape[0]} (seed 0), "
               f"{np.mean(X != 0):.0%} rated")
@@ -129,7 +173,7 @@ def course_command(argv):
 
 
 def _parse_args(argv):
-    parser = cli._Parser(
+    parser = Parser(
         prog="main.py", description=__doc__.split("\n\n")[0],
         epilog="Commands for ratings files: " + ", ".join(COMMANDS) +
                " (python main.py fit --help, ...).")
@@ -142,7 +186,8 @@ def _parse_args(argv):
                         help="initialisation seeds (default: 0 1 2 3 4; with --ratings 0 1 2)")
     parser.add_argument("--ratings", metavar="FILE",
                         help="fit a ratings file ('user item rating [timestamp]' lines, "
-                             "MovieLens formats too) instead of the course's experiment")
+                             "MovieLens formats too) instead of the course's experiment: "
+                             "the same as `main.py sweep FILE`")
     parser.add_argument("--holdout", type=float, default=0.1,
                         help="with --ratings: fraction of the ratings held out (default 0.1)")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -164,7 +209,7 @@ def print_test_case(data_dir):
 
 def netflix_experiment(X, X_gold, Ks, seeds):
     """Fit every (K, seed), print each run and the best per K; return the best per K."""
-    ratings = summary.summarise(X)  # once for every run
+    ratings = products.summarise(X)  # once for every run
     best = {K: em.best_run(ratings, K, seeds, on_run=_timed_printer(K)) for K in Ks}
     for K, fit in best.items():
         print(f"Best for K = {K}: log-likelihood {fit.log_likelihood:.10f} (seed {fit.seed})")

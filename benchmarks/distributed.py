@@ -1,8 +1,8 @@
 """Benchmark: the EM and the recommender on a local Dask cluster beside the single process.
 
-    python bench_cluster.py [--shape movielens-20m] [--workers 1 2] [--json FILE]
+    python -m benchmarks.distributed [--shape movielens-20m] [--workers 1 2] [--json FILE]
 
-On planted ratings (``data.planted_sparse_ratings``) at the given shape: one ``em.run``
+On planted ratings (``synthetic.planted_sparse_ratings``) at the given shape: one ``em.run``
 iteration at K = 12 and one recommender fit, in this process and on a ``LocalCluster`` of 1
 and 2 worker processes (loopback). For each: the time, the bytes moved (the kernel's count
 of loopback traffic, which every message of the client, the scheduler and the workers
@@ -19,11 +19,14 @@ import time
 
 import numpy as np
 
-import common
-import data
-import em
-import recommender
-from bench_recommender import peak_rss_bytes, reset_peak  # the same memory probes
+if __package__ in (None, ""):  # run by path: the checkout's root holds the course and mixrec
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import common  # noqa: E402  (after the path, when run by path)
+import em  # noqa: E402
+import mixrec  # noqa: E402
+import synthetic  # noqa: E402
+from benchmarks.recommender import peak_rss_bytes, reset_peak  # noqa: E402 (the same probes)
 
 SHAPES = {"movielens-20m": (138_493, 26_744, 20_000_263),
           "movielens-2m": (13_849, 26_744, 2_000_000)}
@@ -36,22 +39,22 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     try:
-        from dask import distributed
+        from dask import distributed as dask_distributed
     except ImportError:
         print("Skipped: dask is not installed (pip install 'dask[distributed]')")
         return 0
     print(f"Machine: {os.cpu_count()} cores, numpy {np.__version__}, dask "
-          f"{distributed.__version__}")
+          f"{dask_distributed.__version__}")
     results = {}
     for shape in ([args.shape, "movielens-2m"] if args.shape == "movielens-20m"
                   else [args.shape]):
         n, d, n_ratings = SHAPES[shape]
-        X, _ = data.planted_sparse_ratings(n, d, n_ratings, K=12, seed=0)
+        X, _ = synthetic.planted_sparse_ratings(n, d, n_ratings, K=12, seed=0)
         print(f"== {shape}: {n} x {d}, {n_ratings} ratings")
         results[shape] = {"single": single(X, with_fit=shape == args.shape)}
         _show("single process", results[shape]["single"])
         for workers in args.workers:
-            found = on_cluster(distributed, X, workers, with_fit=shape == args.shape)
+            found = on_cluster(dask_distributed, X, workers, with_fit=shape == args.shape)
             results[shape][f"{workers} workers"] = found
             _show(f"{workers} worker{'s' * (workers > 1)}", found)
     if args.json:
@@ -69,36 +72,36 @@ def single(X, with_fit):
     out = {"iteration_s": time.perf_counter() - start}
     if with_fit:
         start = time.perf_counter()
-        recommender.fit(X)
+        mixrec.fit(X)
         out["fit_s"] = time.perf_counter() - start
     out["client_peak_gb"] = peak_rss_bytes() / 2 ** 30
     return out
 
 
-def _one_iteration(X, mixture, post, client=None):
+def _one_iteration(X, mixture, post, run=em.run):
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # max_iter = 1: not converged
-        return em.run(X, mixture, post, max_iter=1, client=client)
+        return run(X, mixture, post, max_iter=1)
 
 
-def on_cluster(distributed, X, workers, with_fit):
+def on_cluster(dask_distributed, X, workers, with_fit):
     """The same on a LocalCluster of this many worker processes."""
-    import cluster
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=max(
+    from mixrec import distributed
+    with dask_distributed.LocalCluster(n_workers=workers, threads_per_worker=max(
             1, (os.cpu_count() or 1) // workers), processes=True, host="127.0.0.1",
             dashboard_address=None, silence_logs=50) as local:
-        with distributed.Client(local) as client:
+        with dask_distributed.Client(local) as client:
             reset_peak()  # the client's peak from here: X itself and what the cluster adds
             start = time.perf_counter()
-            ratings = cluster.scatter_ratings(client, X)
-            distributed.wait(ratings.blocks)
+            ratings = distributed.scatter_ratings(client, X)
+            dask_distributed.wait(ratings.blocks)
             out = {"scatter_s": time.perf_counter() - start}
             mixture, post = common.init(X, 12, seed=1)
-            _one_iteration(ratings, mixture, None)  # warm: the blocks' summaries
+            _one_iteration(ratings, mixture, None, distributed.run)  # warm: the blocks' summaries
             before, tracked = _loopback_bytes(), _tracked_bytes(client)
             start = time.perf_counter()
-            _one_iteration(ratings, mixture, None)
+            _one_iteration(ratings, mixture, None, distributed.run)
             out["iteration_s"] = time.perf_counter() - start
             out["iteration_bytes"] = _loopback_bytes() - before
             out["iteration_tracked_bytes"] = _tracked_bytes(client) - tracked
@@ -107,7 +110,7 @@ def on_cluster(distributed, X, workers, with_fit):
             if with_fit:
                 before = _loopback_bytes()
                 start = time.perf_counter()
-                recommender.fit(X, client=client)
+                mixrec.fit(X, client=client)
                 out["fit_s"] = time.perf_counter() - start
                 out["fit_bytes"] = _loopback_bytes() - before
             out["worker_peak_gb"] = [b / 2 ** 30 for b in client.run(peak_rss_bytes).values()]

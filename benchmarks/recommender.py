@@ -1,18 +1,18 @@
 """Benchmark: the recommender beside the baselines and the tools people use.
 
-    python bench_recommender.py [--data-dir DIR] [--seeds 0] [--json FILE]
-    python bench_recommender.py --tune        # defaults: the path, one change at a time
-    python bench_recommender.py --frontier    # fit time against validation RMSE
-    python bench_recommender.py --rescaled    # the same split on other rating scales
-    python bench_recommender.py --dense       # the 100 most-rated movies only
-    python bench_recommender.py --scale [movielens-20m netflix-prize]
+    python -m benchmarks.recommender [--data-dir DIR] [--seeds 0] [--json FILE]
+    python -m benchmarks.recommender --tune        # defaults: the path, one change at a time
+    python -m benchmarks.recommender --frontier    # fit time against validation RMSE
+    python -m benchmarks.recommender --rescaled    # the same split on other rating scales
+    python -m benchmarks.recommender --dense       # the 100 most-rated movies only
+    python -m benchmarks.recommender --scale [movielens-20m netflix-prize]
 
 The default run fits MovieLens ``ratings_train.csv`` (timed from the file to a fitted
 model) and scores ``ratings_test.csv``: held-out RMSE, calibration of the predicted
 uncertainty, and top-10 lists (precision, recall, NDCG) beside the most popular items and
 the baseline's; beside it the baselines, the course's model and, measured in the same
 sitting when their scratch environments are given (``SURPRISE_PYTHON``, ``MYFM_PYTHON``:
-see ``bench_peers.py``), scikit-surprise and myFM. --tune, --frontier and --dense choose
+see ``peers.py``), scikit-surprise and myFM. --tune, --frontier and --dense choose
 and check the defaults on a 10% validation split of ``ratings_train.csv`` only: no
 hyper-parameter is ever chosen on ``ratings_test.csv``. --scale times the fit on planted
 ratings at the MovieLens-20M shape beside surprise's SVD on the same ratings (each in a
@@ -32,14 +32,18 @@ import time
 import numpy as np
 from scipy import sparse
 
-import common
-import data
-import em
-import metrics
-import recommender
+if __package__ in (None, ""):  # run by path: the checkout's root holds the course and mixrec
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import common  # noqa: E402  (after the path, when run by path)
+import em  # noqa: E402
+import mixrec  # noqa: E402
+import synthetic  # noqa: E402
+from mixrec import metrics  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DIR = os.path.join(HERE, "..", "shared", "data", "ml-latest-small")
+ROOT = os.path.dirname(HERE)
+DEFAULT_DIR = os.path.join(ROOT, "..", "shared", "data", "ml-latest-small")
 FLOORS = {"rmse": 0.850, "fit_s": 10.0, "within_one": (0.64, 0.76), "within_two": (0.93, 0.97)}
 # Measured here when no scratch environment is given (2026-12-02, this 2-core VM): issue 19's
 # figures for myFM 0.4.0, and scikit-surprise 1.1.5's from the shared data's README.
@@ -117,25 +121,25 @@ def _dump(results, path):
 
 def evaluate(train_path, test_path, seeds, surprise_python=None, myfm_python=None):
     """Every figure of the default run, as a dict."""
-    X, user_ids, item_ids, times = data.load_ratings(train_path, timestamps=True)
-    rows, cols, test, test_times = data.load_test_ratings(test_path, user_ids, item_ids,
+    X, user_ids, item_ids, times = mixrec.load_ratings(train_path, timestamps=True)
+    rows, cols, test, test_times = mixrec.load_test_ratings(test_path, user_ids, item_ids,
                                                           timestamps=True)
-    held_out = data.Hidden(rows, cols, test)
+    held_out = mixrec.Hidden(rows, cols, test)
     results = {"train": train_path, "ratings": int(X.nnz), "test_ratings": len(test),
                "cold_pairs": int(np.sum((rows < 0) | (cols < 0))), "rmse": {}, "fit_s": {},
                "calibration": {}, "lists": {}, "model_bytes": {}}
-    baseline = recommender.fit(X, times=times, item_stages=0, user_stages=0)
+    baseline = mixrec.fit(X, times=times, item_stages=0, user_stages=0)
     results["rmse"].update(metrics.baseline_rmse(X, baseline, held_out, times=test_times))
     K, course_rmse, validation = course_model(X, rows, cols, test)
     results["rmse"][f"the course's EM (K = {K}, chosen inside the training file)"] = course_rmse
     results["course_validation_rmse"] = validation
     for seed in seeds:
         start = time.perf_counter()  # from the file on disk to a fitted model
-        X, _, _, times = data.load_ratings(train_path, timestamps=True)
-        model = recommender.fit(X, seed=seed, times=times)
+        X, _, _, times = mixrec.load_ratings(train_path, timestamps=True)
+        model = mixrec.fit(X, seed=seed, times=times)
         name = f"mixture recommender (seed {seed})"
         results["fit_s"][name] = time.perf_counter() - start
-        pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True,
+        pred, std = mixrec.predict(model, rows, cols, unknown=True, return_std=True,
                                         times=test_times)
         results["rmse"][name] = common.rmse(pred, test)
         results["calibration"][name] = metrics.within_std(test, pred, std)
@@ -150,7 +154,7 @@ def _model_bytes(model):
     """Bytes of the model file per user and item (its size over n + d)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "m.npz")
-        recommender.save(model, path)
+        mixrec.save(model, path)
         size = os.path.getsize(path)
     return {"bytes": size, "per_user_and_item": size / (len(model.user_bias)
                                                         + len(model.item_bias))}
@@ -159,7 +163,7 @@ def _model_bytes(model):
 def course_model(X, rows, cols, test, Ks=(1, 2, 4, 8, 12, 16), seeds=(0, 1, 2)):
     """The course's model as a recommender: K chosen on a 10% split of the training ratings,
     then refitted on all of them; its held-out RMSE (the global mean where it cannot say)."""
-    X_fit, hidden = data.holdout(X, 0.1, seed=0)
+    X_fit, hidden = mixrec.holdout(X, 0.1, seed=0)
     validation = {K: common.rmse(em.predict(X_fit, em.best_run(X_fit, K, seeds).mixture,
                                             hidden.rows, hidden.cols), hidden.values)
                   for K in Ks}
@@ -177,7 +181,7 @@ def peers(train_path, test_path, surprise_python, myfm_python):
     for name, python, what in (("surprise", surprise_python, "surprise"),
                                ("myfm", myfm_python, "myfm")):
         if not python:
-            out[name] = "not measured: no scratch environment given (see bench_peers.py)"
+            out[name] = "not measured: no scratch environment given (see benchmarks/peers.py)"
             continue
         found = _run_peer(python, what, train_path, test_path)
         out[name] = found
@@ -185,7 +189,7 @@ def peers(train_path, test_path, surprise_python, myfm_python):
 
 
 def _run_peer(python, *argv):
-    result = subprocess.run([python, os.path.join(HERE, "bench_peers.py"), *argv],
+    result = subprocess.run([python, os.path.join(HERE, "peers.py"), *argv],
                             capture_output=True, text=True)
     if result.returncode != 0:
         return f"failed: {result.stderr.strip().splitlines()[-1] if result.stderr else '?'}"
@@ -236,9 +240,9 @@ def _print_results(r):
 # Choosing the defaults, inside the training file only
 
 def validation_split(train_path):
-    """ratings_train.csv split 90/10 by data.holdout (seed 0), with the timestamps."""
-    X, _, _, times = data.load_ratings(train_path, timestamps=True)
-    X_fit, hidden, times_fit, times_hidden = data.holdout(X, 0.1, seed=0, times=times)
+    """ratings_train.csv split 90/10 by mixrec.holdout (seed 0), with the timestamps."""
+    X, _, _, times = mixrec.load_ratings(train_path, timestamps=True)
+    X_fit, hidden, times_fit, times_hidden = mixrec.holdout(X, 0.1, seed=0, times=times)
     return X_fit, times_fit, hidden, times_hidden
 
 
@@ -247,9 +251,9 @@ def validate(split, label, **options):
     X_fit, times_fit, hidden, times_hidden = split
     use_times = options.pop("times", True)
     start = time.perf_counter()
-    model = recommender.fit(X_fit, times=times_fit if use_times else None, **options)
+    model = mixrec.fit(X_fit, times=times_fit if use_times else None, **options)
     seconds = time.perf_counter() - start
-    pred, std = recommender.predict(model, hidden.rows, hidden.cols, return_std=True,
+    pred, std = mixrec.predict(model, hidden.rows, hidden.cols, return_std=True,
                                     times=times_hidden if use_times else None)
     rmse = common.rmse(pred, hidden.values)
     one, two = metrics.within_std(hidden.values, pred, std)
@@ -296,7 +300,7 @@ def tune(train_path):
         options.update(change)
         out["path"].append(validate(split, label, **{k: v for k, v in options.items()
                                                      if v is not None or k == "min_variance"}))
-    print(f"The defaults' neighbours, one change each (defaults {recommender.DEFAULTS}):")
+    print(f"The defaults' neighbours, one change each (defaults {mixrec.DEFAULTS}):")
     out["neighbours"].append(validate(split, "defaults"))
     for change in NEIGHBOURS:
         out["neighbours"].append(validate(split, str(change), **change))
@@ -320,15 +324,15 @@ def frontier(train_path):
 def rescaled(train_path, test_path):
     """The same split with the ratings mapped a * r + b: RMSE in proportion, the same
     calibration (the defaults are relative to the ratings' own spread)."""
-    X, user_ids, item_ids, times = data.load_ratings(train_path, timestamps=True)
-    rows, cols, test, test_times = data.load_test_ratings(test_path, user_ids, item_ids,
+    X, user_ids, item_ids, times = mixrec.load_ratings(train_path, timestamps=True)
+    rows, cols, test, test_times = mixrec.load_test_ratings(test_path, user_ids, item_ids,
                                                           timestamps=True)
     out = {}
     for name, a, b in (("stars 0.5-5", 1.0, 0.0), ("0.1-1 (r / 5)", 0.2, 0.0),
                        ("1-10 (2 r)", 2.0, 0.0), ("-2.5..2 (r - 3, zeros included)", 1.0, -3.0)):
         moved = sparse.csr_array((a * X.data + b, X.indices, X.indptr), shape=X.shape)
-        model = recommender.fit(moved, times=times)
-        pred, std = recommender.predict(model, rows, cols, unknown=True, return_std=True,
+        model = mixrec.fit(moved, times=times)
+        pred, std = mixrec.predict(model, rows, cols, unknown=True, return_std=True,
                                         times=test_times)
         rmse = common.rmse(pred, a * test + b)
         one, two = metrics.within_std(a * test + b, pred, std)
@@ -344,15 +348,15 @@ def rescaled(train_path, test_path):
 def dense(train_path, test_path, n_items=100):
     """The 100 most-rated movies alone (every user rating many of them): whether the
     defaults, chosen on the sparse split, carry over to dense ratings (validation only)."""
-    X, _, _, times = data.load_ratings(train_path, timestamps=True)
+    X, _, _, times = mixrec.load_ratings(train_path, timestamps=True)
     top = np.argsort(-np.bincount(X.indices, minlength=X.shape[1]), kind="stable")[:n_items]
     keep = np.isin(X.indices, top)
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[keep]
     remap = np.full(X.shape[1], -1)
     remap[np.sort(top)] = np.arange(n_items)
-    sub, _, _, sub_times = data.from_triples(rows, remap[X.indices[keep]], X.data[keep],
+    sub, _, _, sub_times = mixrec.from_triples(rows, remap[X.indices[keep]], X.data[keep],
                                              timestamps=times[keep])
-    X_fit, hidden, times_fit, times_hidden = data.holdout(sub, 0.1, seed=0, times=sub_times)
+    X_fit, hidden, times_fit, times_hidden = mixrec.holdout(sub, 0.1, seed=0, times=sub_times)
     print(f"The {n_items} most-rated movies of {train_path}: {sub.nnz} ratings, "
           f"{sub.nnz / (sub.shape[0] * n_items):.0%} dense; validation on 10%")
     split = (X_fit, times_fit, hidden, times_hidden)
@@ -420,8 +424,8 @@ def _surprise_scale(python, path):
 
 
 def write_planted(path, n, d, n_ratings, seed=0, users_per_chunk=20_000):
-    """A 'user,item,rating' file of planted ratings (data.planted_sparse_ratings)."""
-    X, _ = data.planted_sparse_ratings(n, d, n_ratings, seed=seed)
+    """A 'user,item,rating' file of planted ratings (synthetic.planted_sparse_ratings)."""
+    X, _ = synthetic.planted_sparse_ratings(n, d, n_ratings, seed=seed)
     with open(path, "w") as f:
         for first in range(0, n, users_per_chunk):
             last = min(first + users_per_chunk, n)
@@ -433,7 +437,7 @@ def write_planted(path, n, d, n_ratings, seed=0, users_per_chunk=20_000):
 
 def _child(*argv):
     """Run this benchmark in a fresh process (its peak memory its own); its JSON line."""
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), *argv],
+    result = subprocess.run([sys.executable, "-m", "benchmarks.recommender", *argv], cwd=ROOT,
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"child {argv} failed:\n{result.stderr}")
@@ -447,19 +451,19 @@ def scale_child(what, *paths):
     if what == "fit":
         ratings_path, model_path = paths
         start = time.perf_counter()
-        X, user_ids, item_ids = data.load_ratings(ratings_path)
+        X, user_ids, item_ids = mixrec.load_ratings(ratings_path)
         load_s = time.perf_counter() - start
         start = time.perf_counter()
-        model = recommender.fit(X)
+        model = mixrec.fit(X)
         out = {"fit_s": time.perf_counter() - start, "load_s": load_s,
                "peak_gb": peak_rss_bytes() / 2 ** 30}
-        recommender.save(model, model_path, user_ids=user_ids, item_ids=item_ids)
+        mixrec.save(model, model_path, user_ids=user_ids, item_ids=item_ids)
         size = os.path.getsize(model_path)
         out.update(model_mb=size / 1e6, bytes_per_user_and_item=size / sum(X.shape))
     else:
         (model_path,) = paths
         start = time.perf_counter()
-        model = recommender.load(model_path)
+        model = mixrec.load(model_path)
         out = {"load_model_s": time.perf_counter() - start}
         n, d = len(model.user_bias), len(model.item_bias)
         rng = np.random.RandomState(0)
@@ -468,11 +472,11 @@ def scale_child(what, *paths):
         before = current_rss_bytes()  # the model and the pairs themselves
         reset_peak()
         start = time.perf_counter()
-        recommender.predict(model, rows, cols, return_std=True)
+        mixrec.predict(model, rows, cols, return_std=True)
         out.update(pairs=pairs, predict_s=time.perf_counter() - start,
                    predict_extra_mb=(peak_rss_bytes() - before) / 1e6)
         start = time.perf_counter()
-        recommender.top_n_all(model, None, 10)
+        mixrec.top_n_all(model, None, 10)
         out["top_n_all_s"] = time.perf_counter() - start
     print(json.dumps(out))
 

@@ -1,6 +1,6 @@
 """Benchmark: the module against its baselines, each timed in the same process.
 
-    python bench.py [--data-dir data] [--repeat 7] [--json results.json] [--skip-scale]
+    python -m benchmarks.speed [--data-dir data] [--repeat 7] [--json FILE] [--skip-scale]
 
 1. The Netflix experiment, init + run for K in {1, 12} and seeds 0-4 (all ten runs
    together), against the textbook vectorised formulation of the course's steps.
@@ -13,9 +13,9 @@
    max_iter=10 per iteration, summary included, one iteration on a summary, and the peak
    memory of the process (each shape in a process of its own; --skip-scale leaves them out).
 6. With --load NAME: a ratings.csv of that shape written to a temporary folder, read by
-   ``data.load_ratings`` and by ``np.loadtxt`` (each in a process of its own, for its
-   peak memory), and for movielens-20m ``main.py --ratings FILE --k 12 --seeds 0`` end to
-   end; the file is deleted after.
+   ``mixrec.load_ratings`` and by ``np.loadtxt`` (each in a process of its own, for its
+   peak memory), and for movielens-20m ``mixrec sweep FILE --k 12 --seeds 0`` (what
+   ``main.py --ratings FILE`` hands over) end to end; the file is deleted after.
 
 Without the course's files it runs on the embedded synthetic matrix, and says so.
 Each timing is the median of --repeat repetitions.
@@ -36,13 +36,19 @@ import numpy as np
 from scipy import sparse
 from scipy.special import logsumexp
 
-import common
-import data
-import em
-import reference
-import summary
-from common import GaussianMixture
+if __package__ in (None, ""):  # run by path: the checkout's root holds the course and mixrec
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import common  # noqa: E402  (after the path, when run by path)
+import course  # noqa: E402
+import em  # noqa: E402
+import mixrec  # noqa: E402
+import products  # noqa: E402
+import reference  # noqa: E402
+import synthetic  # noqa: E402
+from common import GaussianMixture  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOORS = {"netflix_s": 0.5, "iteration_vs_products": 1.5, "speedup_vs_loop": 100,
           "memory_vs_X": 3.0}
 
@@ -79,8 +85,8 @@ def main(argv=None):
     if not args.skip_scale:
         # each in a fresh process, so that its peak memory is its own
         results["scale"] = {name: json.loads(subprocess.run(
-            [sys.executable, __file__, "--scale-one", name], check=True,
-            capture_output=True, text=True).stdout) for name in SCALES}
+            [sys.executable, "-m", "benchmarks.speed", "--scale-one", name], check=True,
+            capture_output=True, text=True, cwd=ROOT).stdout) for name in SCALES}
     _print_table(results)
     if args.json:
         with open(args.json, "w") as f:
@@ -91,7 +97,7 @@ def main(argv=None):
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
+    parser.add_argument("--data-dir", default=os.path.join(ROOT, "data"))
     parser.add_argument("--repeat", type=int, default=7, help="repetitions per timing")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--skip-scale", action="store_true",
@@ -110,8 +116,8 @@ def _parse_args(argv):
 def _load_data(data_dir):
     path = os.path.join(data_dir, "netflix_incomplete.txt")
     if os.path.isfile(path):
-        return data.load_matrix(path), "netflix_incomplete.txt"
-    X, _, _ = data.synthetic_ratings()
+        return course.load_matrix(path), "netflix_incomplete.txt"
+    X, _, _ = synthetic.synthetic_ratings()
     return X, "synthetic default (netflix_incomplete.txt not found in data/)"
 
 
@@ -144,7 +150,7 @@ def bench_netflix(X, repeat):
     """All ten init + run of the experiment, as main.py runs them (em.best_run on one
     summary of X), against the textbook formulation."""
     def ours():
-        ratings = summary.summarise(X)
+        ratings = products.summarise(X)
         lls = []
         for K in (1, 12):
             em.best_run(ratings, K, range(5), on_run=lambda fit: lls.append(fit.log_likelihood))
@@ -191,7 +197,7 @@ def textbook_run(X, mixture, post):
 # 2. and 3. One iteration
 
 def _iteration_setup(X, K=12, seed=1):
-    ratings = summary.summarise(X)
+    ratings = products.summarise(X)
     mixture, _ = common.init(X, K, seed)
     return ratings, one_iteration(ratings, mixture)  # one step in, off the uniform start
 
@@ -264,7 +270,7 @@ def bench_scale(n, d, n_ratings, repeat=3, K=12, n_iter=10):
     (``csr_array((v, (r, c)))``, int64 indices); time ``em.run(X, ..., max_iter=n_iter)``
     on it, summary included, and one iteration on a summary; peak RSS of the process."""
     start = time.perf_counter()
-    planted, _ = data.planted_sparse_ratings(n, d, n_ratings)
+    planted, _ = synthetic.planted_sparse_ratings(n, d, n_ratings)
     rows = np.repeat(np.arange(n), np.diff(planted.indptr))
     X = sparse.csr_array((planted.data, (rows, planted.indices.astype(np.int64))), shape=(n, d))
     del planted, rows
@@ -280,7 +286,7 @@ def bench_scale(n, d, n_ratings, repeat=3, K=12, n_iter=10):
                callback=lambda i, ll: iterations.append(i))
     run_per_iteration = (time.perf_counter() - start) / len(iterations)
     start = time.perf_counter()
-    ratings = summary.summarise(X)
+    ratings = products.summarise(X)
     summarise = time.perf_counter() - start
     iteration = median_time(lambda: one_iteration(ratings, mixture), repeat)
     # what every sparse input now costs before scipy touches it (its indices in full)
@@ -298,7 +304,7 @@ def bench_scale(n, d, n_ratings, repeat=3, K=12, n_iter=10):
 def write_ratings_file(path, n, d, n_ratings, seed=0):
     """A MovieLens-style ``ratings.csv`` (header, 1-based ids, half stars, timestamps),
     drawn deterministically from a planted mixture."""
-    X, _ = data.planted_sparse_ratings(n, d, n_ratings, seed=seed)
+    X, _ = synthetic.planted_sparse_ratings(n, d, n_ratings, seed=seed)
     users = np.repeat(np.arange(1, n + 1), np.diff(X.indptr))
     items = X.indices + 1
     stars = X.data - 0.5 * (np.arange(X.nnz) % 2)  # half stars too
@@ -318,13 +324,13 @@ def bench_load_one(what, path):
     if what == "loadtxt":
         np.loadtxt(path, delimiter=",", skiprows=1)
     elif what == "load_ratings":
-        data.load_ratings(path)
-    else:  # main.py --ratings PATH --k 12 --seeds 0, its output sent to stderr
+        mixrec.load_ratings(path)
+    else:  # main.py --ratings PATH --k 12 --seeds 0 (mixrec's sweep), its output to stderr
         import contextlib
-        import main as cli
+        from mixrec import cli
         with contextlib.redirect_stdout(sys.stderr):
-            status = cli.main(["--ratings", path, "--k", "12", "--seeds", "0"])
-        assert status == 0, f"main.py exited with {status}"
+            status = cli.main(["sweep", path, "--k", "12", "--seeds", "0"])
+        assert status == 0, f"the sweep exited with {status}"
     return {"seconds": time.perf_counter() - start, "peak_gb": peak_rss_bytes() / 1e9}
 
 
@@ -337,12 +343,13 @@ def bench_load(name, with_main):
         # in a process of its own, like each reader: a child forked from a process holding
         # the generated matrix would start with that process's resident memory as its peak
         start = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--write-one", name, path], check=True)
+        subprocess.run([sys.executable, "-m", "benchmarks.speed", "--write-one", name, path],
+                       check=True, cwd=ROOT)
         result = {"write_s": time.perf_counter() - start, "bytes": os.path.getsize(path)}
         for what in ("loadtxt", "load_ratings") + (("main",) if with_main else ()):
             result[what] = json.loads(subprocess.run(
-                [sys.executable, __file__, "--load-one", what, path], check=True,
-                capture_output=True, text=True).stdout)
+                [sys.executable, "-m", "benchmarks.speed", "--load-one", what, path],
+                check=True, capture_output=True, text=True, cwd=ROOT).stdout)
     finally:
         shutil.rmtree(folder)
     return result

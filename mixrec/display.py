@@ -3,9 +3,7 @@ stderr, and the fit's plot (matplotlib, imported only when a plot is asked for).
 import sys
 import time
 
-
-class UsageError(Exception):
-    """A bad command line: argparse's message, printed as the one line of a user error."""
+from mixrec import outputs
 
 
 def safe(text):
@@ -144,7 +142,6 @@ def plot_fit(path, traces, scores, title, sides=None):
     from matplotlib import pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    import outputs
     sides = sides or {}
     stages = sorted({stage for stage, _ in traces})
     columns = min(3, len(stages) + 1)

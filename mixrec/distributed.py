@@ -1,22 +1,21 @@
 """The EM and the recommender on a Dask cluster (``dask.distributed``): ratings on the workers.
 
-Dask is optional: this room is imported only when a client is given (``em.run(...,
-client=client)``, ``recommender.fit(..., client=client)``) or a ``DistributedRatings`` is
-built, and nothing else imports dask.
+Dask is optional: this room is imported only when a cluster is asked for (a client given
+to ``mixrec.fit``, or a ``DistributedRatings`` built), and nothing else imports dask.
 
 - ``scatter_ratings(client, X)`` cuts an in-memory matrix into blocks of users, sends each
   once to a worker (and a copy to a second one, when there is one, so that a lost worker
   loses no rating); ``from_frame(client, frame)`` builds the blocks on the workers from a
   Dask DataFrame of (user, item, rating) columns, numbering the ids across the cluster by
-  ``data.load_ratings``' rules: the client sees the ids, never the ratings.
+  ``load_ratings``' rules: the client sees the ids, never the ratings.
 - ``run_many`` / ``run``: every EM iteration is one map of the E-step over the blocks and a
-  tree-sum of their moments (``em.run_loop``, the very loop of the single-process run):
-  only the mixture goes out, only (K, 2d) moments and (K,) sums and the log-likelihoods
-  come back; the posteriors stay on the workers (``Posteriors``). ``predict`` and
-  ``fill_matrix`` work there too.
-- ``ReplicatedWork``: the recommender's fit, with the ratings sent once to every worker and
-  each stage's EM runs (seeds) shared out among them; the stages' factors go out and the
-  runs' results come back, per stage, never per iteration.
+  tree-sum of their moments (``mixtures.run_loop``, the very loop of the single-process
+  run): only the mixture goes out, only (K, 2d) moments and (K,) sums and the
+  log-likelihoods come back; the posteriors stay on the workers (``Posteriors``).
+  ``predict`` and ``fill_matrix`` work there too.
+- ``fit``: the recommender's fit, with the ratings sent once to every worker
+  (``ReplicatedState``) and each stage's EM runs (seeds) shared out among them; the stages'
+  factors go out and the runs' results come back, per stage, never per iteration.
 
 A worker that dies mid-fit is replaced by Dask, which recomputes what it held from the
 copies and lineage of the other workers; when that is impossible the fit raises a
@@ -26,12 +25,10 @@ import numpy as np
 from scipy import sparse
 
 import common
-import data
 import em
-import ids
-import ratingsfile
-import recommender
-import summary
+import products
+from mixrec import ids, mixtures, ratingsfile, stages
+from mixrec.ratings import finite_column
 
 # The cluster's own errors that mean "a worker and what it held were lost".
 _LOST = ("KilledWorker", "FutureCancelledError", "CancelledError", "CommClosedError")
@@ -97,10 +94,10 @@ def scatter_ratings(client, X, *, n_blocks=None, stored_zeros=False):
     if sparse.issparse(X):
         bounds = np.unique(np.concatenate([[0], np.searchsorted(
             X.indptr, np.linspace(0, X.nnz, n_blocks + 1)[1:-1]), [X.shape[0]]]))
-        centre = summary.rating_nearest_mean(X.data)
+        centre = products.rating_nearest_mean(X.data)
     else:
         bounds = np.unique(np.linspace(0, X.shape[0], n_blocks + 1).astype(int))
-        centre = summary.summarise(X).centre
+        centre = products.summarise(X).centre
     pieces = client.scatter([X[first:last] for first, last in zip(bounds[:-1], bounds[1:])],
                             hash=False)
     if n_workers > 1:
@@ -112,7 +109,7 @@ def scatter_ratings(client, X, *, n_blocks=None, stored_zeros=False):
 
 def _summarise_block(piece, centre, stored_zeros):
     """On a worker: a block's Summary, centred on the whole matrix's rating."""
-    return summary.summarise(piece, stored_zeros=stored_zeros, centre=centre)
+    return products.summarise(piece, stored_zeros=stored_zeros, centre=centre)
 
 
 def from_frame(client, frame, *, user="user", item="item", rating="rating", n_blocks=None):
@@ -159,7 +156,7 @@ def _code_part(part, known, bounds, names):
     user, item, rating = names
     rows = ids.index_of(user_ids, ids.from_values(part[user].to_numpy(), user))
     cols = ids.index_of(item_ids, ids.from_values(part[item].to_numpy(), item))
-    values = data.finite_column(part[rating].to_numpy(), rating)
+    values = finite_column(part[rating].to_numpy(), rating)
     block = np.searchsorted(bounds, rows, side="right") - 1
     return {b: (rows[block == b], cols[block == b], values[block == b])
             for b in np.unique(block)}
@@ -216,7 +213,7 @@ def _take_rows(step, rows):
 
 def _block_step(block, stack, log_pattern, weight, n_groups):
     """On a worker: a block's E-step, its log-likelihoods and its moments."""
-    post_t, lls = em.estep_groups(block, stack, n_groups, log_pattern=log_pattern,
+    post_t, lls = mixtures.estep_groups(block, stack, n_groups, log_pattern=log_pattern,
                                   pattern_weight=weight)
     return post_t, lls, em.moments(block, post_t)
 
@@ -226,7 +223,7 @@ def _small(step):
 
 
 def _add(a, b):
-    return a[0] + b[0], em.add_moments(a[1], b[1])
+    return a[0] + b[0], mixtures.add_moments(a[1], b[1])
 
 
 def tree_sum(client, futures, add):
@@ -238,19 +235,18 @@ def tree_sum(client, futures, add):
     return futures[0]
 
 
-def run_many(ratings, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
+def run_many(ratings, starts, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
              pattern_weight=0.0, pattern_smoothing=1.0, callback=None, client=None):
-    """``em.run_many`` on a DistributedRatings (or on X, sent to ``client``'s workers once
-    the arguments are checked): the same loop, the same stopping rule.
+    """``mixtures.run_many`` from these starting mixtures on a DistributedRatings (or on X,
+    sent to ``client``'s workers once the arguments are checked): the same loop, the same
+    stopping rule.
 
-    Returns a list of ``em.Run`` whose ``post`` is a ``Posteriors`` (on the workers).
+    Returns a list of ``mixtures.Run`` whose ``post`` is a ``Posteriors`` (on the workers).
     """
     d = ratings.d if isinstance(ratings, DistributedRatings) else np.shape(ratings)[-1]
-    mixtures = [common.check_mixture(m, d) for m in mixtures]
-    if not mixtures or len({m.mu.shape[0] for m in mixtures}) != 1:
-        raise ValueError("mixtures must hold starting mixtures of one K")
-    options = em.check_run_options(tol, max_iter, min_variance, mean_prior, pattern_weight,
-                                   pattern_smoothing)
+    starts = [common.check_mixture(m, d) for m in starts]
+    options = mixtures.check_run_options(starts, tol, max_iter, min_variance, mean_prior,
+                                         pattern_weight, pattern_smoothing)
     if not isinstance(ratings, DistributedRatings):
         ratings = scatter_ratings(client, ratings)
     client = ratings.client
@@ -261,8 +257,8 @@ def run_many(ratings, mixtures, *, tol=1e-6, max_iter=None, min_variance=.25, me
                  for block in ratings.blocks]
         lls, stats = _result(tree_sum(client, [client.submit(_small, s) for s in steps], _add))
         return Posteriors(client, steps, ratings.bounds), lls, stats
-    return em.run_loop(estep_and_moments, lambda post, rows: post.take(rows), mixtures,
-                       options, callback)
+    return mixtures.run_loop(estep_and_moments, lambda post, rows: post.take(rows), starts,
+                             options, callback)
 
 
 def _block_step_sent(block, sent, weight, n_groups):
@@ -270,13 +266,16 @@ def _block_step_sent(block, sent, weight, n_groups):
     return _block_step(block, stack, log_pattern, weight, n_groups)
 
 
-def run(ratings, mixture, post, **options):
+def run(ratings, mixture, post, *, callback=None, **options):
     """``em.run`` on a DistributedRatings (or X, with ``client=``): ``(mixture, Posteriors,
-    log_likelihood)``; ``post`` (checked, then superseded) may be None."""
+    log_likelihood)``; ``post`` (checked, then superseded) may be None; ``callback(iteration,
+    log_likelihood)`` as the single process's."""
     if post is not None:
         n = ratings.n if isinstance(ratings, DistributedRatings) else np.shape(ratings)[0]
         common.check_post(post, n, np.shape(mixture[0])[0])
-    (result,) = run_many(ratings, [mixture], **options)
+    report = None if callback is None else (lambda iteration, lls: callback(iteration,
+                                                                             lls[0]))
+    (result,) = run_many(ratings, [mixture], callback=report, **options)
     if not result.converged:
         import warnings
         warnings.warn(f"EM did not converge in max_iter = {options.get('max_iter')} "
@@ -329,10 +328,19 @@ def _result(future):
 
 
 # ---------------------------------------------------------------------------------------
-# The recommender: a replica of its work on every worker, the seeds shared out
+# The recommender: a replica of its state on every worker, the seeds shared out
 
-class ReplicatedWork:
-    """``recommender.Work`` on a cluster: the ratings sent once to every worker, each
+def fit(X, client, *, seed=0, callback=None, times=None, **hyper_parameters):
+    """``stages.fit`` on a Dask cluster: the same model (see ``ReplicatedState``)."""
+    options = stages.check_hyper_parameters(hyper_parameters, seed)
+    X = stages.check_training(X)
+    times = stages.check_times(times, X)
+    return stages.fit_state(ReplicatedState(client, X, times, options), options, seed,
+                            callback)
+
+
+class ReplicatedState:
+    """``stages.FitState`` on a cluster: the ratings sent once to every worker, each
     holding a replica of the fit's state; a stage's EM runs are shared out among them by
     seed, and its factors go out to every replica to update its residuals.
 
@@ -387,7 +395,7 @@ class ReplicatedWork:
 
 def _make_work(source, options):
     X, times = source
-    return recommender.Work(X, times, options)
+    return stages.FitState(X, times, options)
 
 
 _STATE = ("shape", "nnz", "rated_indptr", "rated_indices", "rating_range", "baseline",

@@ -3,8 +3,9 @@ calibration of its predicted uncertainty."""
 import numpy as np
 
 import common
-import data
-from serving import baseline_only, predict, relevance_threshold, top_by_scores, top_n_all
+from mixrec.ratings import as_ratings_matrix
+from mixrec.serving import (baseline_only, predict, relevance_threshold, top_by_scores,
+                            top_n_all)
 
 
 def baseline_rmse(X_train, model, held_out, *, times=None):
@@ -15,7 +16,7 @@ def baseline_rmse(X_train, model, held_out, *, times=None):
     X_train : array_like or sparse array of shape (n, d)
         The ratings the model was fitted to.
     model : Model
-    held_out : data.Hidden
+    held_out : splits.Hidden
         ``rows``, ``cols`` (-1 for a user or item X_train lacks) and ``values``, each (m,).
     times : array_like of shape (m,) or None
         The held-out ratings' timestamps, for the baseline's day biases.
@@ -58,7 +59,7 @@ def item_means(X):
 
 
 def _ratings(X):
-    X = data.as_ratings_matrix(X)
+    X = as_ratings_matrix(X)
     if X.nnz == 0:
         raise ValueError("X holds no rating")
     return X
@@ -122,5 +123,5 @@ def compare_lists(model, X_train, held_out, n=10):
 def _training_pattern(model, X_train):
     if X_train is None:
         return model.rated_indptr, model.rated_indices
-    X = data.as_ratings_matrix(X_train)
+    X = as_ratings_matrix(X_train)
     return X.indptr, X.indices

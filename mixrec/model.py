@@ -1,6 +1,6 @@
 """What a fitted recommender is: the ``Model`` arrays, and the checks that make one valid.
 
-A model comes from ``recommender.fit`` or from a file (``modelfile.load``), which may have
+A model comes from ``fit`` or from a file (``modelfile.load``), which may have
 been written by anyone: every function that takes a model runs ``check_model`` first, so a
 reversed rating range, a negative variance, weights that do not sum to 1 or an index out of
 range are a ``ValueError`` naming the array, never a silent wrong answer or a crash.
@@ -156,7 +156,7 @@ def check_model(model):
     table and the rating pattern sorted, within range and consistent.
     """
     if not isinstance(model, Model):
-        raise ValueError(f"model must be a recommender.Model, got {type(model).__name__}")
+        raise ValueError(f"model must be a mixrec.Model, got {type(model).__name__}")
     check_shapes({name: np.shape(value) for name, value in model._asdict().items()})
     for name, value in model._asdict().items():
         kind = np.asarray(value).dtype.kind

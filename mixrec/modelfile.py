@@ -24,12 +24,12 @@ import zipfile
 
 import numpy as np
 
-import ids
-import model as model_room
-import summary
-from model import Model
-from outputs import atomic_write
-from ratingsfile import check_regular_file
+import products
+from mixrec import ids
+from mixrec import model as model_room
+from mixrec.model import Model, check_model
+from mixrec.outputs import atomic_write
+from mixrec.textfiles import check_regular_file
 
 FORMAT = "em-recommender-3"
 _STORED = [name for name in Model._fields if name != "last_support"]
@@ -42,7 +42,12 @@ _READ_CHUNK = 1 << 24
 
 
 def save(model, path, **extras):
-    """Write a model (checked by the caller) and extras to ``path``, atomically.
+    """Check a model in full (``model.check_model``), then ``write`` it and its extras."""
+    write(check_model(model), path, **extras)
+
+
+def write(model, path, **extras):
+    """Write a model (unchecked: ``save`` checks) and extras to ``path``, atomically.
 
     Parameters
     ----------
@@ -99,15 +104,16 @@ def _members(model, extras):
     return list(arrays.items()), header
 
 
-def load(path, *, extras=True):
-    """Read a model file written by ``save``; its extras only with ``extras``.
+def load(path, *, extras=False):
+    """Read a model file written by ``save``: the Model, or ``(Model, extras)``.
 
     Returns
     -------
     model : Model
         Checked in full (``model.check_model``), ``last_support`` derived.
-    extras : dict
-        The extras the header declares: numbers as arrays, text as object arrays of str.
+    extras : dict, only with ``extras``
+        The extras the header declares: numbers as arrays, text as object arrays of str
+        (read only when asked for).
 
     Raises
     ------
@@ -119,9 +125,10 @@ def load(path, *, extras=True):
             raise ValueError(f"{path} is not a model file (not a .npz archive)")
     try:
         with zipfile.ZipFile(path) as archive:
-            return _read(archive, path, extras)
+            model, found = _read(archive, path, extras)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as err:
         raise ValueError(f"{path} is not a readable model file: {err}") from None
+    return (model, found) if extras else model
 
 
 def _read(archive, path, extras):
@@ -135,7 +142,7 @@ def _read(archive, path, extras):
         older = isinstance(fmt, str) and fmt.startswith("em-recommender-")
         raise ValueError(f"{path} is a model of format {fmt!r}, written by an older version: "
                          f"refit it" if older else f"{path} is not a model saved by "
-                         "recommender.save")
+                         "mixrec.save")
     declared, kinds = _parse_header(
         _read_member(archive, by_name, "header", None, path, text_limit=_MAX_HEADER), path)
     shapes = {name: tuple(spec["shape"]) for name, spec in declared.items()}
@@ -190,7 +197,7 @@ def _check_memory(declared, path):
     """ValueError if the declared arrays would not fit in the memory available."""
     total = sum(np.dtype(spec["dtype"]).itemsize * int(np.prod(spec["shape"], dtype=np.int64))
                 for spec in declared.values())
-    available = summary.available_memory()
+    available = products.available_memory()
     if available is not None and total > available:
         raise ValueError(f"{path} declares {total / 2 ** 30:.1f} GiB of arrays but only "
                          f"{available / 2 ** 30:.1f} GiB is available")

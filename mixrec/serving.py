@@ -2,22 +2,23 @@
 and new users placed without a refit.
 
 Every function here works in bounded memory: pairs are scored in chunks of a few tens of
-MB (``summary.pairwise_dot``), lists for every user in blocks of users (``top_n_all``); no
-(n, d) array is ever made. Each takes a model from ``recommender.fit`` or
-``recommender.load`` (both check it in full) and checks that its shapes fit together.
+MB (``products.pairwise_dot``), lists for every user in blocks of users (``top_n_all``); no
+(n, d) array is ever made. Each takes a model from ``fit`` or ``load`` (both check it in
+full) and checks that its shapes fit together.
 """
 from typing import NamedTuple
 
 import numpy as np
 from scipy.special import log_ndtr
 
-import baseline
-import data
 import em
 from common import check_integer, check_pairs
-from model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_shapes
+from mixrec import baseline
+from mixrec.model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_shapes
+from mixrec.ratings import as_ratings_matrix
+from products import pairwise_dot
 
-# Bytes of temporaries per block of a blocked product (top_n_all); pairs: summary.CHUNK_BYTES.
+# Bytes of temporaries per block of a blocked product (top_n_all); pairs: products.CHUNK_BYTES.
 BLOCK_BYTES = 1 << 25
 
 
@@ -31,7 +32,7 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
         Users and items, as indices 0..n-1 and 0..d-1 of the training matrix.
     unknown : bool, default False
         Whether -1 may stand for a user or item the training matrix lacks (as
-        ``data.index_of`` gives it); such a pair gets the baseline without that side's
+        ``ids.index_of`` gives it); such a pair gets the baseline without that side's
         terms. Otherwise -1 is out of range, like any other.
     return_std : bool, default False
         Also return the standard deviation of the predictive distribution. The last stage
@@ -81,7 +82,7 @@ def _predict_chunk(model, rows, cols, unknown, times, terms):
     known_cols = np.where(item_known, cols, -1)
     pred = baseline.predict(_baseline_of(model), known_rows, known_cols, times)
     both = user_known & item_known
-    pred += np.where(both, em.pairwise_dot(model.user_factors.T, model.item_factors.T,
+    pred += np.where(both, pairwise_dot(model.user_factors.T, model.item_factors.T,
                                            rows, cols), 0)
     pred = np.clip(pred, *model.rating_range, out=pred)
     if terms is None:
@@ -93,7 +94,7 @@ def check_model_shapes(model):
     """ValueError unless model is a Model whose arrays' shapes fit together (cheap: the
     values were checked in full by fit or load)."""
     if not isinstance(model, Model):
-        raise ValueError(f"model must be a recommender.Model, got {type(model).__name__}")
+        raise ValueError(f"model must be a mixrec.Model, got {type(model).__name__}")
     check_shapes({name: np.shape(value) for name, value in model._asdict().items()})
     return model
 
@@ -173,8 +174,8 @@ def _spread_terms(model):
 def _predictive_var(model, terms, rows, cols, user_known, item_known):
     """The variance of the last user stage's mixture at each pair (see ``predict``)."""
     weights_t = terms.weights.T  # (s, n)
-    spread = (em.pairwise_dot(weights_t, terms.second_t, rows, cols)
-              - em.pairwise_dot(weights_t, terms.means_t, rows, cols) ** 2)
+    spread = (pairwise_dot(weights_t, terms.second_t, rows, cols)
+              - pairwise_dot(weights_t, terms.means_t, rows, cols) ** 2)
     var = np.where(item_known, spread, terms.cold_item[rows])
     seen = user_known & terms.seen[rows]
     return np.where(seen, np.maximum(var, 0), model.cold_var)
@@ -275,7 +276,7 @@ def _rated_row(model, X, user):
     if X is None:
         rated[model.rated_indices[model.rated_indptr[user]:model.rated_indptr[user + 1]]] = True
         return rated
-    X = data.as_ratings_matrix(X)
+    X = as_ratings_matrix(X)
     if X.shape != (len(model.user_bias), d):
         raise ValueError(f"X must have the model's shape ({len(model.user_bias)}, {d}), got "
                          f"{X.shape}")
@@ -354,7 +355,7 @@ def _pattern(model, X):
     """The rated pattern to leave out: X's (checked against the model) or the model's."""
     if X is None:
         return model.rated_indptr, model.rated_indices
-    X = data.as_ratings_matrix(X)
+    X = as_ratings_matrix(X)
     if X.shape != (len(model.user_bias), len(model.item_bias)):
         raise ValueError(f"X must have the model's shape ({len(model.user_bias)}, "
                          f"{len(model.item_bias)}), got {X.shape}")

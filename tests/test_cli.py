@@ -1,4 +1,5 @@
-"""Tests of main.py, the command line: it prints what the library computes."""
+"""Tests of the command lines: the course's main.py, and the package's commands (mixrec/cli.py),
+which main.py hands over: each prints what the library computes."""
 import csv
 import io
 import os
@@ -9,13 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-import cli
-import data
 import main
-import recommender
+import mixrec
+import synthetic
+from mixrec import cli, commands
 from test_em import DATA, course_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_main_reports_every_figure_matching(capsys):
@@ -34,13 +36,13 @@ def test_main_without_course_files_runs_the_synthetic_default(tmp_path, capsys):
     assert "Synthetic default" in out and "planted mixture itself" in out
 
 
-def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capsys):
-    X, _ = data.planted_sparse_ratings(400, 60, 8000, K=3, seed=1)
+def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capfd):
+    X, _ = synthetic.planted_sparse_ratings(400, 60, 8000, K=3, seed=1)
     rows, cols = X.nonzero()
     path = tmp_path / "ratings.csv"
     path.write_text("".join(f"u{r},i{c},{v:g}\n" for r, c, v in zip(rows, cols, X.data)))
     assert main.main(["--ratings", str(path), "--k", "1", "3", "--seeds", "0"]) == 0
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()  # main.py hands --ratings over to a child process
     assert "400 users x 60 items, 8000 ratings; 800 held out" in captured.out
     assert "Held-out RMSE of the global mean" in captured.out and "item means" in captured.out
     assert re.search(r"^\s+3\s+-\d+\.\d+\s+-\d+\.\d+\s+\d\.\d{4}\s+\d+", captured.out, re.M)
@@ -49,13 +51,13 @@ def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capsys):
     assert "K = 3 seed 0 iteration 1: log-likelihood" in captured.err
 
 
-def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capsys):
+def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capfd):
     path = tmp_path / "bad.csv"
     path.write_text("1,2,3\n1,2\n")
     assert main.main(["--ratings", str(path)]) == 2
-    assert "bad.csv, line 2: expected" in capsys.readouterr().err
+    assert "bad.csv, line 2: expected" in capfd.readouterr().err
     assert main.main(["--ratings", str(tmp_path / "none.csv")]) == 2
-    assert "ratings file not found" in capsys.readouterr().err
+    assert "ratings file not found" in capfd.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------
@@ -74,7 +76,7 @@ def write_ratings(path, X, user=lambda r: r + 1, item=lambda c: 10 * (c + 1),
 def fitted(tmp_path_factory):
     """A ratings file, a movies.csv and a u.item for it, and a model fitted by `fit`."""
     folder = tmp_path_factory.mktemp("cli")
-    X, _ = data.planted_sparse_ratings(300, 50, 6000, K=3, seed=5)
+    X, _ = synthetic.planted_sparse_ratings(300, 50, 6000, K=3, seed=5)
     ratings = write_ratings(folder / "ratings.csv", X)
     (folder / "movies.csv").write_text("movieId,title,genres\n" + "".join(
         f'{10 * (c + 1)},"Film {c}, The ({1950 + c})",Drama|Comedy\n' for c in range(50)),
@@ -83,24 +85,24 @@ def fitted(tmp_path_factory):
         f"{10 * (c + 1)}|Caf\u00e9 {c} (1995)|01-Jan-1995||http://x|0|1\n"
         for c in range(50)).encode("latin-1"))
     model = folder / "model.npz"
-    assert main.main(["fit", str(ratings), "--out", str(model), "-q"]) == 0
+    assert cli.main(["fit", str(ratings), "--out", str(model), "-q"]) == 0
     return folder, ratings, model, X
 
 
 def test_fit_saves_a_model_of_every_rating_and_says_so(fitted, capsys, tmp_path):
     _, ratings, _, X = fitted
     out = tmp_path / "all.npz"
-    assert main.main(["fit", str(ratings), "--out", str(out)]) == 0
+    assert cli.main(["fit", str(ratings), "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert f"fitted on all {X.nnz} ratings" in captured.out and "No evaluation" in captured.out
     assert "stage 1/4, items as rows: 10 EM runs" in captured.err  # plain lines, not a tty
-    assert recommender.load(out).rated_indices.size == X.nnz
+    assert mixrec.load(out).rated_indices.size == X.nnz
 
 
 def test_fit_with_a_holdout_evaluates_then_refits_on_everything(fitted, capsys, tmp_path):
     _, ratings, _, X = fitted
     out = tmp_path / "m.npz"
-    assert main.main(["fit", str(ratings), "--out", str(out), "--holdout", "0.2", "-q"]) == 0
+    assert cli.main(["fit", str(ratings), "--out", str(out), "--holdout", "0.2", "-q"]) == 0
     captured = capsys.readouterr()
     found = dict(re.findall(r"^  (mixture recommender|baseline \(mean \+ user, item, day "
                             r"biases\)|item mean|global mean)\s+(\d\.\d{4})$",
@@ -110,22 +112,22 @@ def test_fit_with_a_holdout_evaluates_then_refits_on_everything(fitted, capsys, 
     assert "within one predicted standard deviation" in captured.out
     assert "refitted on all 6000 ratings, the held-out ones included" in captured.out
     assert re.search(r"^  most popular\s+0\.\d{4}\s+0\.\d{4}\s+0\.\d{4}$", captured.out, re.M)
-    model, extras = recommender.load(out, extras=True)
+    model, extras = mixrec.load(out, extras=True)
     assert model.rated_indices.size == X.nnz
     np.testing.assert_array_equal(extras["user_ids"], np.arange(1, 301))
     np.testing.assert_array_equal(extras["item_ids"], 10 * np.arange(1, 51))
     kept = tmp_path / "kept.npz"
-    assert main.main(["fit", str(ratings), "--out", str(kept), "--holdout", "0.2",
+    assert cli.main(["fit", str(ratings), "--out", str(kept), "--holdout", "0.2",
                       "--keep-evaluated", "-q"]) == 0
     assert "without the held-out ones" in capsys.readouterr().out
-    assert recommender.load(kept).rated_indices.size == X.nnz - 1200
+    assert mixrec.load(kept).rated_indices.size == X.nnz - 1200
 
 
 def test_fit_with_a_test_file_counts_the_cold_ratings(fitted, capsys, tmp_path):
     folder, ratings, _, _ = fitted
     test = tmp_path / "test.csv"
     test.write_text("1,10,4\n1,20,3\n9999,10,2\n2,777,5\n")
-    assert main.main(["fit", str(ratings), "--test", str(test), "--out",
+    assert cli.main(["fit", str(ratings), "--test", str(test), "--out",
                       str(tmp_path / "m.npz"), "-q", "--n-seeds", "2"]) == 0
     captured = capsys.readouterr()
     assert "(2 with a user or item the training ratings lack" in captured.out
@@ -135,7 +137,7 @@ def test_fit_with_a_test_file_counts_the_cold_ratings(fitted, capsys, tmp_path):
 def test_recommend_names_unrated_items_with_titles_from_either_items_format(fitted, capsys):
     folder, _, model, X = fitted
     for items, title in (("movies.csv", "Film"), ("u.item", "Caf\u00e9")):
-        assert main.main(["recommend", str(model), "--user", "7", "-n", "3", "--items",
+        assert cli.main(["recommend", str(model), "--user", "7", "-n", "3", "--items",
                           str(folder / items)]) == 0
         lines = [line for line in capsys.readouterr().out.splitlines()
                  if re.match(r"\s+\d+\. item", line)]
@@ -143,7 +145,7 @@ def test_recommend_names_unrated_items_with_titles_from_either_items_format(fitt
     rated = set(10 * (X.indices[X.indptr[6]:X.indptr[7]] + 1))
     shown = {int(m) for m in re.findall(r"item (\d+):", "\n".join(lines))}
     assert not shown & rated
-    assert main.main(["recommend", str(model), "--user", "7", "--cautious", "-n", "2"]) == 0
+    assert cli.main(["recommend", str(model), "--user", "7", "--cautious", "-n", "2"]) == 0
     assert "ranked by prediction - 1 std" in capsys.readouterr().out
 
 
@@ -151,7 +153,7 @@ def test_recommend_places_a_new_user_from_their_ratings(fitted, capsys, tmp_path
     _, _, model, _ = fitted
     mine = tmp_path / "mine.csv"
     mine.write_text("item,rating\n10,5\n20,1\n30,4.5\n99999,3\n")
-    assert main.main(["recommend", str(model), "--ratings", str(mine), "-n", "4"]) == 0
+    assert cli.main(["recommend", str(model), "--ratings", str(mine), "-n", "4"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"Placed a new user from 3 ratings of .* in \d+\.\d ms \(1 of items the "
                      r"model lacks, left out\)", out)
@@ -162,13 +164,13 @@ def test_recommend_places_a_new_user_from_their_ratings(fitted, capsys, tmp_path
 def test_recommend_all_writes_every_users_list_as_csv(fitted, capsys, tmp_path):
     _, _, model, X = fitted
     out = tmp_path / "recs.csv"
-    assert main.main(["recommend", str(model), "--all", "-n", "3", "--out", str(out)]) == 0
+    assert cli.main(["recommend", str(model), "--all", "-n", "3", "--out", str(out)]) == 0
     rows = list(csv.reader(out.open()))
     unrated = 50 - np.diff(X.indptr)  # a user who rated (nearly) every item has fewer
     assert rows[0] == ["user", "rank", "item", "score", "std"]
     assert len(rows) == 1 + np.minimum(unrated, 3).sum() and unrated.min() < 3
     assert rows[1][:2] == ["1", "1"] and rows[3][:2] == ["1", "3"]
-    assert main.main(["recommend", str(model), "--user", "1", "-n", "3"]) == 0
+    assert cli.main(["recommend", str(model), "--user", "1", "-n", "3"]) == 0
     first = re.findall(r"item (\d+): (\d\.\d\d)", capsys.readouterr().out)
     assert [(r[2], f"{float(r[3]):.2f}") for r in rows[1:4]] == first
 
@@ -177,19 +179,19 @@ def test_predict_writes_csv_with_ids_as_written(fitted, capsys, tmp_path):
     _, _, model, _ = fitted
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("userId,movieId\n1,10\n3,20\n99999,10\n")
-    assert main.main(["predict", str(model), str(pairs), "--std"]) == 0
+    assert cli.main(["predict", str(model), str(pairs), "--std"]) == 0
     captured = capsys.readouterr()
     rows = list(csv.reader(io.StringIO(captured.out)))
     assert rows[0] == ["user", "item", "prediction", "std"]
     assert [r[:2] for r in rows[1:]] == [["1", "10"], ["3", "20"], ["99999", "10"]]
-    saved = recommender.load(model)
-    expected, std = recommender.predict(saved, [0, 2, -1], [0, 1, 0], unknown=True,
+    saved = mixrec.load(model)
+    expected, std = mixrec.predict(saved, [0, 2, -1], [0, 1, 0], unknown=True,
                                         return_std=True)
     np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected, atol=1e-4)
     np.testing.assert_allclose([float(r[3]) for r in rows[1:]], std, atol=1e-4)
     assert "1 pairs name a user or item the model lacks" in captured.err
     out = tmp_path / "p.csv"
-    assert main.main(["predict", str(model), str(pairs), "--out", str(out)]) == 0
+    assert cli.main(["predict", str(model), str(pairs), "--out", str(out)]) == 0
     assert out.read_text().splitlines()[0] == "user,item,prediction"
 
 
@@ -198,24 +200,24 @@ def test_regression_ids_holding_commas_give_valid_csv(tmp_path, capsys):
     ratings.write_text("".join(f'"user, {u}","item ""{i}""",{(u + i) % 5 + 1}\n'
                                for u in range(30) for i in range(8) if (u + i) % 3))
     model = tmp_path / "m.npz"
-    assert main.main(["fit", str(ratings), "--out", str(model), "-q", "--n-seeds", "2"]) == 0
+    assert cli.main(["fit", str(ratings), "--out", str(model), "-q", "--n-seeds", "2"]) == 0
     pairs = tmp_path / "pairs.csv"
     pairs.write_text('"user, 1","item ""2"""\n')
     capsys.readouterr()
-    assert main.main(["predict", str(model), str(pairs)]) == 0
+    assert cli.main(["predict", str(model), str(pairs)]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[1][:2] == ["user, 1", 'item "2"']
 
 
 def test_groups_show_weights_and_items_above_and_below(fitted, capsys):
     folder, _, model, _ = fitted
-    assert main.main(["groups", str(model), "--items", str(folder / "movies.csv"), "-n", "2"]) == 0
+    assert cli.main(["groups", str(model), "--items", str(folder / "movies.csv"), "-n", "2"]) == 0
     out = capsys.readouterr().out
     weights = [int(w) for w in re.findall(r"^Group \d+: (\d+)% of users", out, re.M)]
-    assert len(weights) == recommender.DEFAULTS["n_groups"]
+    assert len(weights) == mixrec.DEFAULTS["n_groups"]
     assert weights == sorted(weights, reverse=True) and 97 <= sum(weights) <= 103
     assert out.count("rates higher: Film") == len(weights)
-    assert main.main(["groups", str(model), "--min-ratings", "100000"]) == 0
+    assert cli.main(["groups", str(model), "--min-ratings", "100000"]) == 0
     assert "all items: only 0 have 100000 ratings or more" in capsys.readouterr().out
 
 
@@ -224,11 +226,11 @@ def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
     items = tmp_path / "movies.csv"
     items.write_text("movieId,title\n" + "".join(f'{10 * (c + 1)},"Evil\x1b[31m\x00 {c}"\n'
                                                   for c in range(50)))
-    assert main.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 0
+    assert cli.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x00" not in out and "Evil\\x1b[31m\\x00" in out
     items.write_text('movieId,title\n10,"Open quote\n20,Swallowed\n30,Too\n')
-    assert main.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 2
+    assert cli.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 2
     assert "movies.csv, line 2: a quote is left open" in capsys.readouterr().err
 
 
@@ -267,7 +269,8 @@ def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
 def test_user_errors_print_one_line_and_exit_2(fitted, capsys, argv, message):
     folder, _, model, _ = fitted
     argv = [a.format(model=model, folder=folder) for a in argv]
-    assert main.main(argv) == 2
+    # the course's options are main.py's own; the commands are the package's
+    assert (main.main if argv[0].startswith("--") else cli.main)(argv) == 2
     err = capsys.readouterr().err
     assert message in err or re.search(message, err), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -285,7 +288,7 @@ def test_every_option_of_every_command_says_its_default(capsys):
                     action.option_strings or action.dest in ("user", "ratings", "all"):
                 continue  # --help, required options, and the three ways to name a user
             assert action.help and "default" in action.help, (name, action.option_strings)
-        assert main.main([name, "--help"]) == 0
+        assert cli.main([name, "--help"]) == 0
     assert main.main(["--help"]) == 0
     assert "Commands for ratings files: split, fit, recommend" in capsys.readouterr().out
 
@@ -296,15 +299,15 @@ def test_ctrl_c_during_a_fit_prints_one_line_exits_130_and_writes_nothing(fitted
     _, ratings, _, _ = fitted
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(recommender, "fit", interrupted)
-    assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "-q"]) == 130
-    assert capsys.readouterr().err.strip() == "main.py: interrupted; no file was left half-written"
+    monkeypatch.setattr(commands, "fit", interrupted)
+    assert cli.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "-q"]) == 130
+    assert capsys.readouterr().err.strip() == "mixrec: interrupted; no file was left half-written"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_closed_pipe_ends_quietly():
     result = subprocess.run(f"{sys.executable} main.py --k 1 --seeds 0 1 2 3 4 | head -1",
-                            shell=True, capture_output=True, text=True, cwd=HERE, timeout=120)
+                            shell=True, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.stdout.count("\n") == 1 and result.stderr == ""
 
 
@@ -312,7 +315,7 @@ def test_fit_draws_a_plot(fitted, tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="matplotlib is optional; CI installs it")
     _, ratings, _, _ = fitted
     png = tmp_path / "fit.png"
-    assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--holdout",
+    assert cli.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--holdout",
                       "0.1", "--plot", str(png), "-q", "--n-seeds", "3"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
@@ -320,8 +323,8 @@ def test_fit_draws_a_plot(fitted, tmp_path, capsys):
 def test_plot_without_matplotlib_is_said_before_the_fit(fitted, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     _, ratings, _, _ = fitted
-    monkeypatch.setattr(recommender, "fit", lambda *a, **k: pytest.fail("fitted first"))
-    assert main.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--plot",
+    monkeypatch.setattr(commands, "fit", lambda *a, **k: pytest.fail("fitted first"))
+    assert cli.main(["fit", str(ratings), "--out", str(tmp_path / "m.npz"), "--plot",
                       str(tmp_path / "f.png"), "--holdout", "0.1", "-q"]) == 2
     assert "--plot needs matplotlib: pip install matplotlib" in capsys.readouterr().err
 
@@ -337,40 +340,41 @@ def test_split_writes_every_line_as_written_every_user_keeping_one(tmp_path, cap
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     argv = ["split", str(ratings), "--test-fraction", "0.2", "--seed", "3", "--out-train",
             str(train), "--out-test", str(test)]
-    assert main.main(argv) == 0
+    assert cli.main(argv) == 0
     train_lines, test_lines = train.read_text().splitlines(), test.read_text().splitlines()
     assert train_lines[0] == test_lines[0] == "userId,movieId,rating,timestamp"
     assert sorted(train_lines[1:] + test_lines[1:]) == sorted(lines)
     assert len(test_lines) - 1 == round(0.2 * len(lines))
     assert {line.split(",")[0] for line in train_lines[1:]} == {str(u) for u in range(1, 41)}
     first = train.read_text()
-    assert main.main(argv) == 0 and train.read_text() == first  # reproducible
-    data.load_ratings(train), data.load_ratings(test)
+    assert cli.main(argv) == 0 and train.read_text() == first  # reproducible
+    mixrec.load_ratings(train), mixrec.load_ratings(test)
 
 
 def test_sweep_says_plainly_when_the_courses_model_loses(tmp_path, capsys):
     # sparse ratings (15 of 200 items a user): most means stay at init's raw rows, as on
     # MovieLens, and the course's model loses to the item means
-    X, _ = data.planted_sparse_ratings(300, 200, 4500, K=3, seed=1)
+    X, _ = synthetic.planted_sparse_ratings(300, 200, 4500, K=3, seed=1)
     path = write_ratings(tmp_path / "r.csv", X)
-    assert main.main(["sweep", str(path), "--k", "4", "--seeds", "0", "-q"]) == 0
+    assert cli.main(["sweep", str(path), "--k", "4", "--seeds", "0", "-q"]) == 0
     out = capsys.readouterr().out
     assert "The course's model loses here to the item means" in out
-    assert "main.py fit FILE --out model.npz" in out
+    assert "`fit FILE --out model.npz`" in out
 
 
 def test_the_sweep_fits_a_rating_of_zero_as_a_rating(tmp_path, capsys):
-    X, _ = data.planted_sparse_ratings(200, 30, 3000, K=3, seed=2)
+    X, _ = synthetic.planted_sparse_ratings(200, 30, 3000, K=3, seed=2)
     path = write_ratings(tmp_path / "r.csv", X, value=lambda v: v - 3)  # -2..2, zeros too
-    assert main.main(["sweep", str(path), "--k", "1", "--seeds", "0", "-q"]) == 0
+    assert cli.main(["sweep", str(path), "--k", "1", "--seeds", "0", "-q"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"3000 ratings \(\d+ of them 0, ratings like any other\)", out)
 
 
 @pytest.mark.parametrize("argv", [["--ratings", "{path}", "--holdout", "0"],
                                   ["sweep", "{path}", "--holdout", "0"]])
-def test_a_sweep_with_nothing_held_out_says_so(tmp_path, capsys, argv):
+def test_a_sweep_with_nothing_held_out_says_so(tmp_path, capfd, argv):
     path = tmp_path / "r.csv"
     path.write_text("1,1,3\n1,2,4\n2,1,5\n")
-    assert main.main([a.format(path=path) for a in argv] + ["-q"]) == 2
-    assert "is held out" in capsys.readouterr().err
+    argv = [a.format(path=path) for a in argv] + ["-q"]
+    assert (main.main if argv[0].startswith("--") else cli.main)(argv) == 2
+    assert "is held out" in capfd.readouterr().err

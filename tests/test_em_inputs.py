@@ -9,12 +9,15 @@ import pytest
 from scipy import sparse
 
 import common
-import data
 import em
+import products
 import reference
-import summary
+import synthetic
 from common import GaussianMixture
 from test_em import MIX_OK, POST_OK, X_OK, random_ratings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ def test_duplicate_csr_entries_are_summed_before_the_finiteness_check():
     S = sparse.csr_array((np.array([1e308, 1e308, 3.]), np.array([0, 0, 1]),
                           np.array([0, 2, 3])), shape=(2, 2))
     for call in (lambda: em.estep(S, GaussianMixture(np.ones((1, 2)), np.ones(1), np.ones(1))),
-                 lambda: common.init(S, 1), lambda: data.holdout(S, 0.5)):
+                 lambda: common.init(S, 1)):
         with pytest.raises(ValueError, match="X must be finite"):
             call()
 
@@ -166,9 +169,8 @@ def test_predict_of_no_pairs_is_empty_for_sparse_x_too():
 
 @pytest.mark.parametrize("seed", [1.5, "x", np.random.RandomState(0), True, -1])
 def test_bad_seeds_raise_value_error_naming_seed(seed):
-    for call in (lambda: common.init(SMALL, 2, seed=seed), lambda: data.holdout(SMALL, .2, seed)):
-        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
-            call()
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        common.init(SMALL, 2, seed=seed)
 
 
 def test_bic_takes_a_plain_tuple_like_every_other_function():
@@ -187,10 +189,10 @@ def test_sparse_threads_do_not_deadlock_a_forked_child(monkeypatch):
     import sys
     code = """
 import os, sys, numpy as np
-import data, em, common, summary
-summary.MIN_NNZ_TO_SPLIT = 1
-summary.n_workers = lambda: 2
-X, _ = data.planted_sparse_ratings(500, 50, 5000, K=3, seed=0)
+import em, common, products, synthetic
+products.MIN_NNZ_TO_SPLIT = 1
+products.n_workers = lambda: 2
+X, _ = synthetic.planted_sparse_ratings(500, 50, 5000, K=3, seed=0)
 mixture, _ = common.init(X, 3)
 em.estep(X, mixture)  # the pool now has threads
 pid = os.fork()
@@ -201,7 +203,7 @@ _, status = os.waitpid(pid, 0)
 print('child exit', status)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, cwd=os.path.dirname(os.path.abspath(__file__)))
+                            timeout=60, cwd=ROOT)
     assert "child exit 0" in result.stdout, result.stderr
 
 
@@ -209,10 +211,10 @@ def test_available_memory_reads_a_process_limit():
     pytest.importorskip("resource")
     import subprocess
     import sys
-    code = ("import resource, summary\nresource.setrlimit(resource.RLIMIT_AS, "
-            "(4 * 2 ** 30, resource.RLIM_INFINITY))\nprint(summary.available_memory() < 4 * 2 ** 30)")
+    code = ("import resource, products\nresource.setrlimit(resource.RLIMIT_AS, "
+            "(4 * 2 ** 30, resource.RLIM_INFINITY))\nprint(products.available_memory() < 4 * 2 ** 30)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__)))
+                            cwd=ROOT)
     assert result.stdout.strip() == "True", result.stderr
 
 
@@ -274,18 +276,18 @@ def test_max_iter_one_does_one_iteration_and_warns():
 
 
 def test_fill_matrix_memory_check_accepts_exactly_enough(monkeypatch):
-    monkeypatch.setattr(summary, "available_memory", lambda: 9 * 10 * 4)  # result + mask
+    monkeypatch.setattr(products, "available_memory", lambda: 9 * 10 * 4)  # result + mask
     assert em.fill_matrix(X_OK, MIX_OK).shape == (10, 4)
-    monkeypatch.setattr(summary, "available_memory", lambda: 9 * 10 * 4 - 1)
+    monkeypatch.setattr(products, "available_memory", lambda: 9 * 10 * 4 - 1)
     with pytest.raises(ValueError, match="dense 10 x 4 result"):
         em.fill_matrix(X_OK, MIX_OK)
 
 
 def test_fill_matrix_peak_memory_is_what_it_checks_for():
-    X, _ = data.planted_sparse_ratings(3000, 400, 30_000, K=3, seed=1)
+    X, _ = synthetic.planted_sparse_ratings(3000, 400, 30_000, K=3, seed=1)
     mixture, _ = common.init(X, 3)
-    ratings = summary.summarise(X)
-    for A in (ratings, summary.summarise(X.toarray())):
+    ratings = products.summarise(X)
+    for A in (ratings, products.summarise(X.toarray())):
         tracemalloc.start()
         em.fill_matrix(A, mixture)
         _, peak = tracemalloc.get_traced_memory()
@@ -306,7 +308,7 @@ def test_constant_ratings_at_a_large_offset_centre_exactly_and_stay_monotone():
     # fitted variance is the floor, not rounding noise of order 1e105
     X = np.full((6, 1), 3e60)
     mixture = GaussianMixture(np.zeros((3, 1)), np.full(3, 1e120), np.full(3, 1 / 3))
-    assert summary.summarise(X).centre == 3e60
+    assert products.summarise(X).centre == 3e60
     lls = []
     fitted, _, _ = em.run(X, mixture, np.full((6, 3), 1 / 3), callback=lambda i, v: lls.append(v))
     np.testing.assert_array_equal(fitted.var, 0.25)
@@ -362,7 +364,7 @@ def _corrupt(kind):
                                   "lil column beyond the shape"])
 def test_regression_corrupt_sparse_input_is_a_value_error_never_a_crash(kind):
     mixture = GaussianMixture(np.ones((2, 3)), np.ones(2), np.full(2, .5))
-    for call in (lambda X: em.estep(X, mixture), lambda X: summary.summarise(X),
+    for call in (lambda X: em.estep(X, mixture), lambda X: products.summarise(X),
                  lambda X: common.init(X, 2)):
         with pytest.raises(ValueError, match="X is a sparse matrix whose index arrays are "
                                              "corrupt"):

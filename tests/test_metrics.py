@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
-import data
-import metrics
-import recommender
-import serving
+import mixrec
+from mixrec import metrics, serving
 from test_em import random_ratings
-from test_recommender import FAST
+from test_fit import FAST
+
 
 
 def test_precision_recall_and_ndcg_of_a_case_worked_by_hand():
@@ -38,21 +37,21 @@ def test_the_relevance_threshold_is_4_on_star_scales():
 
 def test_lists_ranked_by_relevance_follow_the_relevance_key():
     X = random_ratings(40, 15, seed=2)
-    model = recommender.fit(X, **FAST)
-    items, _ = recommender.top_n(model, None, 5, 4, relevant=True)
-    pred, std = recommender.predict(model, np.full(15, 5), np.arange(15), return_std=True)
+    model = mixrec.fit(X, **FAST)
+    items, _ = mixrec.top_n(model, None, 5, 4, relevant=True)
+    pred, std = mixrec.predict(model, np.full(15, 5), np.arange(15), return_std=True)
     key = serving.relevance_key(model, pred, std)
     unrated = np.flatnonzero(X[5] == 0)
     expected = unrated[np.argsort(-key[unrated], kind="stable")[:4]]
     np.testing.assert_array_equal(items, expected)
-    every = recommender.top_n_all(model, None, 4, relevant=True)[0]
+    every = mixrec.top_n_all(model, None, 4, relevant=True)[0]
     np.testing.assert_array_equal(every[5, :len(items)], items)
 
 
 def test_compare_lists_scores_every_ranking_on_the_same_users():
     X = random_ratings(60, 20, seed=4, missing=0.5)
-    X_train, hidden = data.holdout(X, 0.3, seed=1)
-    model = recommender.fit(X_train, **FAST)
+    X_train, hidden = mixrec.holdout(X, 0.3, seed=1)
+    model = mixrec.fit(X_train, **FAST)
     found = metrics.compare_lists(model, X_train, hidden, n=5)
     assert found["users"] == len(np.unique(hidden.rows[hidden.values >= 4]))
     assert set(found["scores"]) == {"mixture recommender, by chance of relevance",

@@ -1,4 +1,4 @@
-"""Tests of the EM options the recommender rests on (``em.py``, ``summary.py``): each
+"""Tests of the EM options the recommender rests on (``em.py``, ``products.py``): each
 default gives back the course's step bit for bit, each option matches the per-user oracle
 of ``reference.py``."""
 import numpy as np
@@ -8,8 +8,9 @@ from scipy.special import logsumexp
 
 import common
 import em
+import products
 import reference
-import summary
+from mixrec import mixtures
 from test_em import assert_mixture_close, random_mixture, random_ratings
 
 
@@ -25,8 +26,8 @@ def test_mean_prior_zero_is_the_courses_mstep_and_run_bit_for_bit():
     X = random_ratings(40, 7, seed=3)
     mixture, post = common.init(X, 3, seed=1)
     step = em.estep(X, mixture)[0]
-    same(em.mstep(X, step, mixture), em.mstep(X, step, mixture, mean_prior=0.0))
-    course, ours = em.run(X, mixture, post), em.run(X, mixture, post, mean_prior=0)
+    same(em.mstep(X, step, mixture), mixtures.mstep(X, step, mixture, mean_prior=0.0))
+    course, ours = em.run(X, mixture, post), mixtures.run(X, mixture, post, mean_prior=0)
     same((*course[0], course[1], course[2]), (*ours[0], ours[1], ours[2]))
 
 
@@ -35,7 +36,7 @@ def test_mean_prior_matches_the_loop_oracle(mean_prior):
     X = random_ratings(30, 8, seed=2)
     mixture = random_mixture(X, 3, seed=4)
     post = np.random.RandomState(1).dirichlet(np.ones(3), size=30)
-    assert_mixture_close(em.mstep(X, post, mixture, mean_prior=mean_prior),
+    assert_mixture_close(mixtures.mstep(X, post, mixture, mean_prior=mean_prior),
                          reference.mstep(X, post, mixture, mean_prior=mean_prior))
 
 
@@ -51,14 +52,14 @@ def residual_with_exact_zero():
 
 def test_a_residual_of_exactly_zero_stays_a_rating():
     R, X, mask = residual_with_exact_zero()
-    ratings = summary.summarise(R, stored_zeros=True)
+    ratings = products.summarise(R, stored_zeros=True)
     np.testing.assert_array_equal(ratings.n_rated, mask.sum(axis=1))
     mixture = random_mixture(X, 3, seed=1)
     post, ll = em.estep(ratings, mixture)
     post_loop, ll_loop = reference.estep(X, mixture, mask=mask)
     np.testing.assert_allclose(post, post_loop, rtol=1e-10, atol=1e-14)
     assert ll == pytest.approx(ll_loop, rel=1e-12)
-    assert_mixture_close(em.mstep(ratings, post, mixture, mean_prior=2.0),
+    assert_mixture_close(mixtures.mstep(ratings, post, mixture, mean_prior=2.0),
                          reference.mstep(X, post_loop, mixture, mask=mask, mean_prior=2.0))
     # without stored_zeros the zeros are missing, as the course has it: a different model
     assert em.estep(R, mixture)[1] != pytest.approx(ll, rel=1e-6)
@@ -66,7 +67,7 @@ def test_a_residual_of_exactly_zero_stays_a_rating():
 
 def test_stored_zeros_needs_sparse_input():
     with pytest.raises(ValueError, match="stored_zeros=True needs a sparse X"):
-        summary.summarise(np.ones((2, 2)), stored_zeros=True)
+        products.summarise(np.ones((2, 2)), stored_zeros=True)
 
 
 def test_own_logsumexp_agrees_with_scipy_including_extremes():
@@ -85,28 +86,28 @@ def pattern_case(seed=0):
     R, X, mask = residual_with_exact_zero()
     mixture = random_mixture(X, 3, seed=seed)
     post = np.random.RandomState(seed).dirichlet(np.ones(3), size=X.shape[0])
-    return summary.summarise(R, stored_zeros=True), X, mask, mixture, post
+    return products.summarise(R, stored_zeros=True), X, mask, mixture, post
 
 
 def test_a_pattern_weight_of_zero_is_the_courses_estep_and_run_bit_for_bit():
     X = random_ratings(40, 7, seed=3)
     mixture, post = common.init(X, 3, seed=1)
-    log_pattern = em.pattern(X, em.estep(X, mixture)[0])
-    same(em.estep(X, mixture), em.estep(X, mixture, log_pattern=log_pattern,
-                                        pattern_weight=0.0))
-    course, ours = em.run(X, mixture, post), em.run(X, mixture, post, pattern_weight=0.0)
+    log_pattern = mixtures.pattern(X, em.estep(X, mixture)[0])
+    same(em.estep(X, mixture), mixtures.estep(X, mixture, log_pattern=log_pattern,
+                                              pattern_weight=0.0))
+    course, ours = em.run(X, mixture, post), mixtures.run(X, mixture, post, pattern_weight=0.0)
     same((*course[0], course[1], course[2]), (*ours[0], ours[1], ours[2]))
 
 
 def test_the_pattern_matches_the_loop_oracle():
     ratings, X, mask, mixture, post = pattern_case()
     for smoothing in (1.0, 0.3):
-        np.testing.assert_allclose(em.pattern(ratings, post, smoothing),
+        np.testing.assert_allclose(mixtures.pattern(ratings, post, smoothing),
                                    reference.pattern(X, post, mask=mask, smoothing=smoothing),
                                    rtol=1e-12)
     log_pattern = reference.pattern(X, post, mask=mask)
     for weight in (0.05, 1.0):
-        ours = em.estep(ratings, mixture, log_pattern=log_pattern, pattern_weight=weight)
+        ours = mixtures.estep(ratings, mixture, log_pattern=log_pattern, pattern_weight=weight)
         theirs = reference.estep(X, mixture, mask=mask, log_pattern=log_pattern,
                                  pattern_weight=weight)
         np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10, atol=1e-14)
@@ -115,8 +116,8 @@ def test_the_pattern_matches_the_loop_oracle():
 
 def test_a_run_with_the_pattern_is_the_oracles_loop():
     ratings, X, mask, mixture, _ = pattern_case(2)
-    ours = em.run(ratings, mixture, np.full((X.shape[0], 3), 1 / 3), pattern_weight=0.3,
-                  min_variance=.25, tol=1e-6)
+    ours = mixtures.run(ratings, mixture, np.full((X.shape[0], 3), 1 / 3), pattern_weight=0.3,
+                        min_variance=.25, tol=1e-6)
     # the oracle's loop: the first E-step without a pattern, each next one with the pattern
     # of the M-step before it; stop when two E-steps that both have it agree to tol
     log_pattern, old, iteration = None, None, 0
@@ -141,7 +142,7 @@ def test_a_run_with_the_pattern_is_the_oracles_loop():
 def test_bad_patterns_are_refused(log_pattern, match):
     ratings, _, _, mixture, _ = pattern_case()
     with pytest.raises(ValueError, match=match):
-        em.estep(ratings, mixture, log_pattern=log_pattern, pattern_weight=1.0)
+        mixtures.estep(ratings, mixture, log_pattern=log_pattern, pattern_weight=1.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,13 +155,14 @@ def starts(X, K, seeds):
 @pytest.mark.parametrize("pattern_weight", [0.0, 0.2])
 def test_runs_side_by_side_are_each_the_run_alone(pattern_weight):
     R, _, _ = residual_with_exact_zero()
-    ratings = summary.summarise(R + sparse.csr_array(np.zeros(R.shape)), stored_zeros=True)
-    mixtures = [random_mixture(R.toarray(), 3, seed) for seed in range(4)]
-    together = em.run_many(ratings, mixtures, min_variance=.5, mean_prior=1.0,
-                           pattern_weight=pattern_weight, tol=1e-6)
-    for mixture, run in zip(mixtures, together):
-        alone = em.run(ratings, mixture, np.full((R.shape[0], 3), 1 / 3), min_variance=.5,
-                       mean_prior=1.0, pattern_weight=pattern_weight, tol=1e-6)
+    ratings = products.summarise(R + sparse.csr_array(np.zeros(R.shape)), stored_zeros=True)
+    starts_ = [random_mixture(R.toarray(), 3, seed) for seed in range(4)]
+    together = mixtures.run_many(ratings, starts_, min_variance=.5, mean_prior=1.0,
+                                 pattern_weight=pattern_weight, tol=1e-6)
+    for mixture, run in zip(starts_, together):
+        alone = mixtures.run(ratings, mixture, np.full((R.shape[0], 3), 1 / 3),
+                             min_variance=.5, mean_prior=1.0, pattern_weight=pattern_weight,
+                             tol=1e-6)
         assert_mixture_close(run.mixture, alone[0], rtol=1e-9)
         np.testing.assert_allclose(run.post, alone[1], rtol=1e-9, atol=1e-13)
         assert run.log_likelihood == pytest.approx(alone[2], rel=1e-12) and run.converged
@@ -170,21 +172,21 @@ def test_runs_side_by_side_are_each_the_run_alone(pattern_weight):
 def test_run_many_stops_at_max_iter_and_says_so():
     X = random_ratings(30, 6, seed=1)
     with pytest.warns(RuntimeWarning, match="2 of 2 EM runs did not converge"):
-        runs = em.run_many(X, starts(X, 3, [0, 1]), max_iter=1)
+        runs = mixtures.run_many(X, starts(X, 3, [0, 1]), max_iter=1)
     assert [(r.iterations, r.converged) for r in runs] == [(1, False), (1, False)]
     with pytest.raises(ValueError, match="mixtures must all have the same K"):
-        em.run_many(X, starts(X, 2, [0]) + starts(X, 3, [0]))
+        mixtures.run_many(X, starts(X, 2, [0]) + starts(X, 3, [0]))
 
 
 def test_moments_of_blocks_of_users_add_up_to_the_whole():
     X = random_ratings(40, 7, seed=5)
     post = np.random.RandomState(0).dirichlet(np.ones(3), size=40)
-    whole = em.moments(summary.summarise(X), np.ascontiguousarray(post.T))
-    top, bottom = summary.summarise(X[:15]), summary.summarise(X[15:])
+    whole = em.moments(products.summarise(X), np.ascontiguousarray(post.T))
+    top, bottom = products.summarise(X[:15]), products.summarise(X[15:])
     # each block centres on a rating of its own: uncentred, the sums add up
     uncentred = [em.Moments(m.weighted_sum + m.centre * m.support, *m[1:6], 0.0)
                  for m in (em.moments(top, post[:15].T), em.moments(bottom, post[15:].T))]
-    total = em.add_moments(*uncentred)
+    total = mixtures.add_moments(*uncentred)
     for a, b in zip(total[:6], (whole.weighted_sum + whole.centre * whole.support,
                                 *whole[1:6])):
         np.testing.assert_allclose(a, b, rtol=1e-12)
@@ -194,7 +196,7 @@ def test_moments_of_blocks_of_users_add_up_to_the_whole():
 
 def test_float32_products_agree_with_float64_to_single_precision():
     R, _, _ = residual_with_exact_zero()
-    double, single = (summary.summarise(R, stored_zeros=True, dtype=dtype)
+    double, single = (products.summarise(R, stored_zeros=True, dtype=dtype)
                       for dtype in (np.float64, np.float32))
     mixture = random_mixture(R.toarray(), 3, seed=3)
     post64, ll64 = em.estep(double, mixture)
@@ -204,17 +206,17 @@ def test_float32_products_agree_with_float64_to_single_precision():
     assert_mixture_close(em.mstep(single, post64, mixture), em.mstep(double, post64, mixture),
                          rtol=1e-5)
     with pytest.raises(ValueError, match="dtype=float32 needs a sparse X"):
-        summary.summarise(np.ones((2, 2)), dtype=np.float32)
+        products.summarise(np.ones((2, 2)), dtype=np.float32)
 
 
 @pytest.mark.parametrize("transposed", [False, True])
 def test_products_cut_into_row_and_column_blocks_are_the_same(monkeypatch, transposed):
     R, _, _ = residual_with_exact_zero()
-    whole = summary.summarise(R, stored_zeros=True, transposed=transposed)
-    monkeypatch.setattr(summary, "COLUMNS_PER_BLOCK", 2)  # cut the 6 columns in three
-    monkeypatch.setattr(summary, "MIN_NNZ_TO_SPLIT", 1)  # and the rows in blocks
-    monkeypatch.setattr(summary, "n_workers", lambda: 3)
-    cut = summary.summarise(R, stored_zeros=True, transposed=transposed)
+    whole = products.summarise(R, stored_zeros=True, transposed=transposed)
+    monkeypatch.setattr(products, "COLUMNS_PER_BLOCK", 2)  # cut the 6 columns in three
+    monkeypatch.setattr(products, "MIN_NNZ_TO_SPLIT", 1)  # and the rows in blocks
+    monkeypatch.setattr(products, "n_workers", lambda: 3)
+    cut = products.summarise(R, stored_zeros=True, transposed=transposed)
     assert cut.n_blocks == 3 and len(cut._blocks[0][2]) == 3
     mixture = random_mixture(R.toarray(), 3, seed=3)
     post, ll = em.estep(whole, mixture)

@@ -13,19 +13,19 @@ import zipfile
 import numpy as np
 import pytest
 
-import modelfile
-import outputs
-import recommender
+import mixrec
+from mixrec import modelfile, outputs
 from test_em import random_ratings
-from test_recommender import FAST
+from test_fit import FAST
 
-MODEL = recommender.fit(random_ratings(20, 6, seed=3), **FAST)
-HERE = os.path.dirname(os.path.abspath(__file__))
+
+MODEL = mixrec.fit(random_ratings(20, 6, seed=3), **FAST)
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout's root
 
 
 def saved(tmp_path, name="m.npz", model=MODEL, **extras):
     path = tmp_path / name
-    recommender.save(model, path, **extras)
+    mixrec.save(model, path, **extras)
     return path
 
 
@@ -54,7 +54,7 @@ def rewritten(tmp_path, change, name="hostile.npz", compression=zipfile.ZIP_STOR
 
 
 def test_save_and_load_are_bit_exact(tmp_path):
-    again = recommender.load(saved(tmp_path))
+    again = mixrec.load(saved(tmp_path))
     for name, a, b in zip(MODEL._fields, MODEL, again):
         np.testing.assert_array_equal(a, b, err_msg=name)
         assert np.asarray(a).dtype == np.asarray(b).dtype, name
@@ -67,60 +67,60 @@ def test_extras_keep_ids_verbatim_and_cost_their_own_length(tmp_path):
     texts = np.empty(1000, dtype=object)
     texts[:] = [f"{i:04d}" for i in range(999)] + ["x" * 20_000]  # one 20 KB id
     path = saved(tmp_path, user_ids=np.arange(20) * 7, item_ids=texts[:6], long=texts)
-    _, extras = recommender.load(path, extras=True)
+    _, extras = mixrec.load(path, extras=True)
     np.testing.assert_array_equal(extras["user_ids"], np.arange(20) * 7)
     assert list(extras["long"]) == list(texts) and extras["long"].dtype == object
     assert os.path.getsize(path) < os.path.getsize(saved(tmp_path, "plain.npz")) + 40_000
     with pytest.raises(ValueError, match="extras must be named by identifiers"):
-        recommender.save(MODEL, tmp_path / "x.npz", mean=np.ones(1))
+        mixrec.save(MODEL, tmp_path / "x.npz", mean=np.ones(1))
     with pytest.raises(ValueError, match="extras must be named by identifiers"):
-        recommender.save(MODEL, tmp_path / "x.npz", **{"../evil": np.ones(1)})
+        mixrec.save(MODEL, tmp_path / "x.npz", **{"../evil": np.ones(1)})
     with pytest.raises(ValueError, match="must be an array of numbers or a 1-D array of strings"):
-        recommender.save(MODEL, tmp_path / "x.npz", ids=np.array([object()]))
+        mixrec.save(MODEL, tmp_path / "x.npz", ids=np.array([object()]))
 
 
 def test_the_path_written_is_the_path_given(tmp_path):
     path = tmp_path / "no_extension"
-    recommender.save(MODEL, path)
+    mixrec.save(MODEL, path)
     assert path.is_file() and not (tmp_path / "no_extension.npz").exists()
-    recommender.load(path)
+    mixrec.load(path)
 
 
 def test_files_that_are_not_models_are_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="model file not found"):
-        recommender.load(tmp_path / "none.npz")
+        mixrec.load(tmp_path / "none.npz")
     with pytest.raises(ValueError, match="is a directory"):
-        recommender.load(tmp_path)
+        mixrec.load(tmp_path)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(ValueError, match="junk.npz is not a model file"):
-        recommender.load(junk)
+        mixrec.load(junk)
     damaged = saved(tmp_path, "damaged.npz")
     damaged.write_bytes(damaged.read_bytes()[:200])  # a truncated archive
     with pytest.raises(ValueError, match="damaged.npz is not a readable model file"):
-        recommender.load(damaged)
+        mixrec.load(damaged)
     other = tmp_path / "other.npz"
     np.savez(other, a=np.ones(3))
     with pytest.raises(ValueError, match="other.npz lacks the member format.npy"):
-        recommender.load(other)
+        mixrec.load(other)
     old = tmp_path / "old.npz"
     np.savez(old, format=np.array("em-recommender-2"))
     with pytest.raises(ValueError, match="written by an older version: refit it"):
-        recommender.load(old)
+        mixrec.load(old)
 
 
 def test_regression_a_format_member_that_is_not_npy_is_a_value_error(tmp_path):
     def change(members, header):
         members["format.npy"] = b"this is not an npy file"
     with pytest.raises(ValueError, match="format.npy is not an .npy array"):
-        recommender.load(rewritten(tmp_path, change))
+        mixrec.load(rewritten(tmp_path, change))
 
 
 def test_regression_declared_shapes_are_checked_before_any_array_is_read(tmp_path):
     def change(members, header):  # a billion users, and files that say so consistently
         header["arrays"]["user_bias"]["shape"] = [10 ** 9]
     with pytest.raises(ValueError, match="model.user_factors must have shape"):
-        recommender.load(rewritten(tmp_path, change))
+        mixrec.load(rewritten(tmp_path, change))
 
 
 def test_regression_a_member_declaring_a_trillion_floats_is_refused_unread(tmp_path):
@@ -130,21 +130,21 @@ def test_regression_a_member_declaring_a_trillion_floats_is_refused_unread(tmp_p
                 spec["shape"][0] = 10 ** 12 + (name == "rated_indptr")
     path = rewritten(tmp_path, change)
     with pytest.raises(ValueError, match="GiB of arrays but only"):
-        recommender.load(path)
+        mixrec.load(path)
 
 
 def test_regression_a_member_whose_npy_header_disagrees_is_refused(tmp_path):
     def change(members, header):
         members["item_bias.npy"] = npy(np.zeros(7))
     with pytest.raises(ValueError, match=r"item_bias.npy holds <f8 of shape \(7,\), but the header"):
-        recommender.load(rewritten(tmp_path, change))
+        mixrec.load(rewritten(tmp_path, change))
 
 
 def test_regression_a_member_longer_than_declared_is_refused(tmp_path):
     def change(members, header):
         members["item_bias.npy"] += b"\x00" * 64
     with pytest.raises(ValueError, match="item_bias.npy is .* bytes, not the"):
-        recommender.load(rewritten(tmp_path, change))
+        mixrec.load(rewritten(tmp_path, change))
 
 
 def test_regression_a_compressed_bomb_is_refused_unread(tmp_path):
@@ -160,22 +160,22 @@ def test_regression_a_compressed_bomb_is_refused_unread(tmp_path):
         archive.writestr("bomb.npy", npy(np.zeros(20_000_000)),  # 160 MB that zip to 150 KB
                          compress_type=zipfile.ZIP_DEFLATED)
     assert path.stat().st_size < 2_000_000
-    recommender.load(path)  # without extras, the bomb is never touched
+    mixrec.load(path)  # without extras, the bomb is never touched
     with pytest.raises(ValueError, match="bomb.npy decompresses"):
-        recommender.load(path, extras=True)
+        mixrec.load(path, extras=True)
 
 
 def test_regression_object_and_structured_dtypes_never_load(tmp_path):
     def change(members, header):
         header["arrays"]["item_bias"]["dtype"] = "|O"
     with pytest.raises(ValueError, match="the model's header is damaged"):
-        recommender.load(rewritten(tmp_path, change))
+        mixrec.load(rewritten(tmp_path, change))
 
 
 def test_regression_members_the_header_does_not_name_are_never_read(tmp_path):
     def change(members, header):
         members["unknown.npy"] = b"\x93NUMPY garbage that would fail if it were read"
-    recommender.load(rewritten(tmp_path, change))
+    mixrec.load(rewritten(tmp_path, change))
 
 
 @pytest.mark.parametrize("field, value, match", [
@@ -195,11 +195,11 @@ def test_regression_members_the_header_does_not_name_are_never_read(tmp_path):
 def test_regression_model_values_are_checked_naming_the_array(tmp_path, field, value, match):
     bad = MODEL._replace(**{field: value(MODEL)})
     with pytest.raises(ValueError, match=match):
-        recommender.check_model(bad)
+        mixrec.model.check_model(bad)
     path = tmp_path / "bad.npz"
-    modelfile.save(bad, path)  # written without the check, as an attacker would
+    modelfile.write(bad, path)  # written without the check, as an attacker would
     with pytest.raises(ValueError, match="bad.npz: .*" + match):
-        recommender.load(path)
+        mixrec.load(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,13 +208,13 @@ def test_regression_model_values_are_checked_naming_the_array(tmp_path, field, v
 CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, {here!r})
-    import numpy as np, recommender
+    import numpy as np, mixrec
     from test_em import random_ratings
-    model = recommender.fit(random_ratings(300, 200, seed=1), n_seeds=40, item_stages=2,
+    model = mixrec.fit(random_ratings(300, 200, seed=1), n_seeds=40, item_stages=2,
                             user_stages=1, max_iter=2, stage_rank=200)
     print("ready", flush=True)
     while True:
-        recommender.save(model, sys.argv[1])
+        mixrec.save(model, sys.argv[1])
 """)
 
 
@@ -232,9 +232,9 @@ def test_regression_a_kill_during_a_save_leaves_the_old_file_or_the_new(tmp_path
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         child.stdout.close()
-        recommender.load(target)  # old or new: never partial
+        mixrec.load(target)  # old or new: never partial
     assert target.read_bytes() != old  # some saves completed
-    recommender.save(MODEL, target)  # the next save clears any temporary a kill left
+    mixrec.save(MODEL, target)  # the next save clears any temporary a kill left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["child.py", "model.npz"]
 
 
@@ -245,14 +245,14 @@ def test_regression_a_full_disk_during_a_save_leaves_the_old_file(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import resource, signal, sys
         sys.path.insert(0, {HERE!r})
-        import recommender
+        import mixrec
         from test_em import random_ratings
-        model = recommender.fit(random_ratings(300, 200, seed=1), n_seeds=10, item_stages=1,
+        model = mixrec.fit(random_ratings(300, 200, seed=1), n_seeds=10, item_stages=1,
                                 user_stages=1, max_iter=2, stage_rank=200)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
         try:
-            recommender.save(model, sys.argv[1])
+            mixrec.save(model, sys.argv[1])
         except OSError as err:
             print("refused", err.errno)
     """))
@@ -276,7 +276,7 @@ def test_regression_ctrl_c_during_a_save_leaves_nothing_half_written(tmp_path, m
         return real(*args, **kwargs)
     monkeypatch.setattr(np.lib.format, "write_array", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        recommender.save(MODEL, target)
+        mixrec.save(MODEL, target)
     assert target.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ["model.npz"]
 
 

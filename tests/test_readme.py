@@ -15,7 +15,7 @@ import pytest
 
 from test_em import course_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout's root
 MOVIELENS = os.path.join(HERE, "..", "shared", "data", "ml-latest-small")
 _NUMBER = re.compile(r"[-+]?\d[\d,]*\.?\d*(?:e[-+]?\d+)?")
 _TIMING = re.compile(r"[-+]?\d[\d,]*\.?\d*(?= ?(?:ms|s)\b)")

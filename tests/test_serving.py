@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-import data
-import recommender
-import summary
+import mixrec
+import products
+from mixrec import stages
 from test_em import random_ratings
-from test_recommender import FAST, planted_split
+from test_fit import FAST, planted_split
+
 
 
 def test_predictive_std_is_the_variance_of_the_last_stages_mixture():
     X = random_ratings(25, 7, seed=6)
-    model = recommender.fit(X, item_stages=1, user_stages=1, n_seeds=2, user_components=3)
+    model = mixrec.fit(X, item_stages=1, user_stages=1, n_seeds=2, user_components=3)
     s = model.last_support.shape[1]
     assert s == 2 * 3
     W = model.user_factors[:, -s:].astype(float)
@@ -24,7 +25,7 @@ def test_predictive_std_is_the_variance_of_the_last_stages_mixture():
     # a component's support of an item: its users' posteriors (n_seeds times the weights)
     np.testing.assert_allclose(support, 2 * (X != 0).T.astype(float) @ W, rtol=1e-10, atol=1e-12)
     rows, cols = np.indices((25, 7)).reshape(2, -1)
-    _, std = recommender.predict(model, rows, cols, return_std=True)
+    _, std = mixrec.predict(model, rows, cols, return_std=True)
     expected = []
     for u, l in zip(rows, cols):  # straight from the definition, one pair at a time
         if W[u].sum() == 0:
@@ -39,50 +40,50 @@ def test_predictive_std_is_the_variance_of_the_last_stages_mixture():
 
 def test_predictive_std_is_roughly_calibrated_on_held_out_planted_ratings():
     X_train, hidden = planted_split(3)
-    model = recommender.fit(X_train)
-    pred, std = recommender.predict(model, hidden.rows, hidden.cols, return_std=True)
+    model = mixrec.fit(X_train)
+    pred, std = mixrec.predict(model, hidden.rows, hidden.cols, return_std=True)
     within = np.mean(np.abs(hidden.values - pred) <= std)
     assert 0.55 < within < 0.85, within  # a Gaussian has 68% within one sd
 
 
 MODEL_X = random_ratings(40, 15, seed=2)
-MODEL = recommender.fit(MODEL_X, **FAST)
+MODEL = mixrec.fit(MODEL_X, **FAST)
 
 
 def test_top_n_leaves_out_rated_items_best_first():
-    items, scores = recommender.top_n(MODEL, MODEL_X, user=3, n=4)
+    items, scores = mixrec.top_n(MODEL, MODEL_X, user=3, n=4)
     unrated = np.flatnonzero(MODEL_X[3] == 0)
     assert set(items) <= set(unrated) and len(items) == min(4, len(unrated))
-    all_scores = recommender.predict(MODEL, np.full(len(unrated), 3), unrated)
+    all_scores = mixrec.predict(MODEL, np.full(len(unrated), 3), unrated)
     np.testing.assert_allclose(scores, np.sort(all_scores)[::-1][:len(items)], rtol=1e-6)
-    again = recommender.top_n(MODEL, None, user=3, n=4)  # the model's own record of X
+    again = mixrec.top_n(MODEL, None, user=3, n=4)  # the model's own record of X
     np.testing.assert_array_equal(again[0], items)
 
 
 def test_cautious_top_n_ranks_by_the_lower_bound():
-    items, scores = recommender.top_n(MODEL, MODEL_X, user=3, n=10, cautious=True)
-    pred, std = recommender.predict(MODEL, np.full(len(items), 3), items, return_std=True)
+    items, scores = mixrec.top_n(MODEL, MODEL_X, user=3, n=10, cautious=True)
+    pred, std = mixrec.predict(MODEL, np.full(len(items), 3), items, return_std=True)
     np.testing.assert_allclose(scores, pred, rtol=1e-6)
     assert np.all(np.diff(pred - std) <= 1e-6)
 
 
 @pytest.mark.parametrize("cautious", [False, True])
 def test_every_users_lists_at_once_are_each_users_list(cautious, monkeypatch):
-    import serving
+    from mixrec import serving
     monkeypatch.setattr(serving, "BLOCK_BYTES", 2000)  # many blocks of users
-    items, scores, std = recommender.top_n_all(MODEL, None, 5, cautious=cautious)
+    items, scores, std = mixrec.top_n_all(MODEL, None, 5, cautious=cautious)
     for user in range(40):
-        one, one_scores = recommender.top_n(MODEL, None, user, 5, cautious=cautious)
+        one, one_scores = mixrec.top_n(MODEL, None, user, 5, cautious=cautious)
         np.testing.assert_array_equal(items[user, :len(one)], one)
         np.testing.assert_allclose(scores[user, :len(one)], one_scores, rtol=1e-6)
         assert (items[user, len(one):] == -1).all()
-        _, expected_std = recommender.predict(MODEL, np.full(len(one), user), one,
+        _, expected_std = mixrec.predict(MODEL, np.full(len(one), user), one,
                                               return_std=True)
         np.testing.assert_allclose(std[user, :len(one)], expected_std, rtol=1e-6)
 
 
 def test_groups_name_the_items_rated_most_above_and_below_the_baseline():
-    found = recommender.groups(MODEL, n=3)
+    found = mixrec.groups(MODEL, n=3)
     assert [g.weight for g in found] == sorted(MODEL.group_p, reverse=True)
     for g in found:
         j = int(np.flatnonzero(MODEL.group_p == g.weight)[0])
@@ -94,21 +95,21 @@ def test_groups_name_the_items_rated_most_above_and_below_the_baseline():
 def test_groups_name_only_candidate_items():
     allowed = np.zeros(15, bool)
     allowed[[1, 4, 6]] = True
-    for g in recommender.groups(MODEL, n=2, candidates=allowed):
+    for g in mixrec.groups(MODEL, n=2, candidates=allowed):
         assert set(g.above) <= {1, 4, 6} and set(g.below) <= {1, 4, 6}
     with pytest.raises(ValueError, match=r"candidates must have shape \(15,\)"):
-        recommender.groups(MODEL, candidates=np.ones(3, bool))
+        mixrec.groups(MODEL, candidates=np.ones(3, bool))
 
 
 def test_regression_predict_adds_its_outputs_and_bounded_chunks_only(monkeypatch):
-    import serving
-    monkeypatch.setattr(summary, "CHUNK_BYTES", 1 << 20)
+    from mixrec import serving
+    monkeypatch.setattr(products, "CHUNK_BYTES", 1 << 20)
     monkeypatch.setattr(serving, "PAIRS_PER_CHUNK", 10_000)
     pairs = 400_000
     rows = np.random.RandomState(0).randint(0, 40, pairs)
     cols = np.random.RandomState(1).randint(0, 15, pairs)
     tracemalloc.start()
-    recommender.predict(MODEL, rows, cols, return_std=True)
+    mixrec.predict(MODEL, rows, cols, return_std=True)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     outputs = 2 * pairs * 8  # the predictions and their std
@@ -121,16 +122,16 @@ def test_regression_predict_adds_its_outputs_and_bounded_chunks_only(monkeypatch
 def test_a_new_user_folded_in_lands_near_where_a_refit_puts_them():
     X_train, _ = planted_split(7, n=500, d=100, n_ratings=20_000)
     newcomers = np.arange(480, 500)  # refit with them; fit the model without them
-    model = recommender.fit(X_train[:480])
-    refit = recommender.fit(X_train)
+    model = mixrec.fit(X_train[:480])
+    refit = mixrec.fit(X_train)
     gaps, baseline_gaps = [], []
     for user in newcomers:
         items = X_train.indices[X_train.indptr[user]:X_train.indptr[user + 1]]
         ratings = X_train.data[X_train.indptr[user]:X_train.indptr[user + 1]]
-        placed = recommender.fold_in(model, items, ratings)
-        folded = recommender.predict_new(model, placed, np.arange(100))
-        refitted = recommender.predict(refit, np.full(100, user), np.arange(100))
-        base = recommender.predict(recommender.baseline_only(refit), np.full(100, user),
+        placed = mixrec.fold_in(model, items, ratings)
+        folded = mixrec.predict_new(model, placed, np.arange(100))
+        refitted = mixrec.predict(refit, np.full(100, user), np.arange(100))
+        base = mixrec.predict(mixrec.baseline_only(refit), np.full(100, user),
                                    np.arange(100))
         gaps.append(np.sqrt(np.mean((folded - refitted) ** 2)))
         baseline_gaps.append(np.sqrt(np.mean((base - refitted) ** 2)))
@@ -140,67 +141,67 @@ def test_a_new_user_folded_in_lands_near_where_a_refit_puts_them():
 
 def test_folding_in_a_training_user_gives_back_their_place():
     X_train, _ = planted_split(8)
-    model = recommender.fit(X_train)
+    model = mixrec.fit(X_train)
     user = 17
     items = X_train.indices[X_train.indptr[user]:X_train.indptr[user + 1]]
     ratings = X_train.data[X_train.indptr[user]:X_train.indptr[user + 1]]
-    placed = recommender.fold_in(model, items, ratings)
-    mean, user_bias, _ = recommender.fit_baseline(X_train)
+    placed = mixrec.fold_in(model, items, ratings)
+    mean, user_bias, _ = stages.fit_baseline(X_train)
     assert placed.bias == pytest.approx(model.user_bias[user], rel=1e-9)
-    own = recommender.predict(model, np.full(120, user), np.arange(120))
-    folded = recommender.predict_new(model, placed, np.arange(120))
+    own = mixrec.predict(model, np.full(120, user), np.arange(120))
+    folded = mixrec.predict_new(model, placed, np.arange(120))
     assert np.sqrt(np.mean((own - folded) ** 2)) < 0.15
-    listed, _ = recommender.top_n(model, None, placed, 5)
+    listed, _ = mixrec.top_n(model, None, placed, 5)
     assert not set(listed) & set(items)
-    _, std = recommender.predict_new(model, placed, np.arange(120), return_std=True)
+    _, std = mixrec.predict_new(model, placed, np.arange(120), return_std=True)
     assert np.all(np.isfinite(std)) and np.all(std > 0)
 
 
 def test_fold_in_refuses_bad_ratings_and_leaves_out_unknown_items():
     with pytest.raises(ValueError, match="items must lie in 0..14"):
-        recommender.fold_in(MODEL, [15], [3.0])
+        mixrec.fold_in(MODEL, [15], [3.0])
     with pytest.raises(ValueError, match="items must name each item once"):
-        recommender.fold_in(MODEL, [2, 2], [3.0, 4.0])
+        mixrec.fold_in(MODEL, [2, 2], [3.0, 4.0])
     with pytest.raises(ValueError, match="ratings must be finite"):
-        recommender.fold_in(MODEL, [2], [np.nan])
-    placed = recommender.fold_in(MODEL, [-1, 3], [5.0, 4.0])
+        mixrec.fold_in(MODEL, [2], [np.nan])
+    placed = mixrec.fold_in(MODEL, [-1, 3], [5.0, 4.0])
     np.testing.assert_array_equal(placed.rated, [3])
 
 
 def test_fold_in_with_times_learns_the_users_day_bias():
     X = sparse.csr_array(random_ratings(30, 10, seed=9))
-    model = recommender.fit(X, times=np.full(X.nnz, 86400.0 * 5), **FAST)
-    placed = recommender.fold_in(model, [1, 2, 3], [5.0, 5.0, 5.0],
+    model = mixrec.fit(X, times=np.full(X.nnz, 86400.0 * 5), **FAST)
+    placed = mixrec.fold_in(model, [1, 2, 3], [5.0, 5.0, 5.0],
                                  times=[86400.0 * 7] * 3)
     np.testing.assert_array_equal(placed.days, [7])
-    on_day = recommender.predict_new(model, placed, [4], time=86400.0 * 7 + 10)
-    other = recommender.predict_new(model, placed, [4], time=86400.0 * 8)
-    assert on_day != other and other == recommender.predict_new(model, placed, [4])
+    on_day = mixrec.predict_new(model, placed, [4], time=86400.0 * 7 + 10)
+    other = mixrec.predict_new(model, placed, [4], time=86400.0 * 8)
+    assert on_day != other and other == mixrec.predict_new(model, placed, [4])
 
 
 
-ML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data",
-                  "ml-latest-small", "ratings_train.csv")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ML = os.path.join(ROOT, "..", "shared", "data", "ml-latest-small", "ratings_train.csv")
 
 
 @pytest.mark.skipif(not os.path.isfile(ML), reason="MovieLens ml-latest-small not in "
                                                    "../shared/data (benchmark data)")
 def test_on_the_shared_split_a_folded_in_user_is_near_their_refit_place():
-    X, user_ids, item_ids, times = data.load_ratings(ML, timestamps=True)
-    rows, cols, values = data.load_test_ratings(ML.replace("train", "test"), user_ids, item_ids)
+    X, user_ids, item_ids, times = mixrec.load_ratings(ML, timestamps=True)
+    rows, cols, values = mixrec.load_test_ratings(ML.replace("train", "test"), user_ids, item_ids)
     keep = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)) < 600
-    model = recommender.fit(X[:600], times=times[keep])  # without the last 71 users
-    refit = recommender.fit(X, times=times)  # with them
+    model = mixrec.fit(X[:600], times=times[keep])  # without the last 71 users
+    refit = mixrec.fit(X, times=times)  # with them
     everything = np.arange(X.shape[1])
     gaps, baseline_gaps, folded_errors, baseline_errors = [], [], [], []
     for user in range(600, 671):
         span = slice(X.indptr[user], X.indptr[user + 1])
         if span.stop - span.start < 5:
             continue
-        placed = recommender.fold_in(model, X.indices[span], X.data[span], times=times[span])
-        folded = recommender.predict_new(model, placed, everything)
-        refitted = recommender.predict(refit, np.full(len(everything), user), everything)
-        alone = recommender.predict(recommender.baseline_only(refit),
+        placed = mixrec.fold_in(model, X.indices[span], X.data[span], times=times[span])
+        folded = mixrec.predict_new(model, placed, everything)
+        refitted = mixrec.predict(refit, np.full(len(everything), user), everything)
+        alone = mixrec.predict(mixrec.baseline_only(refit),
                                     np.full(len(everything), user), everything)
         gaps.append(np.sqrt(np.mean((folded - refitted) ** 2)))
         baseline_gaps.append(np.sqrt(np.mean((alone - refitted) ** 2)))

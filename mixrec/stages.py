@@ -1,4 +1,4 @@
-"""A recommender built from the course's Gaussian-mixture EM, for real ratings.
+"""The fit: a baseline, then stages of mixtures fitted by the course's EM to what it leaves.
 
 The course's model, fitted to raw ratings, loses to the item means on real data: raw
 ratings mix each user's and each item's offset with taste, and with most entries missing
@@ -13,13 +13,13 @@ the same maths) and changes what they are fed:
    (b) a Dirichlet start (random soft memberships, then an M-step);
    (c) every stored residual a rating, a residual of exactly 0 too;
    (d) for mixtures with items as rows, the pattern of ratings as evidence
-   (``em.estep``'s ``pattern_weight``): which users rated an item says what kind of item
+   (``mixtures.estep``'s ``pattern_weight``): which users rated an item says what kind of item
    it is, since ratings are not missing at random.
 3. Stages fitted in turn, each on what the previous ones left: ``item_stages`` stages of
    mixtures with items as rows (items clustered by who rated them and how), then
    ``user_stages`` with users as rows (the course's view).
 4. At each stage ``n_seeds`` EM runs from different starts, fitted side by side
-   (``em.run_many``, float32 products) and averaged.
+   (``mixtures.run_many``, float32 products) and averaged.
 
 A stage with users as rows predicts ``sum_j post[u, j] mu[j, l]``; with items as rows the
 transpose. The averaged stages together are a sum of products of a user factor and an item
@@ -28,8 +28,9 @@ SVD, which changes its predictions by far less than their error), the last stage
 users as rows, are kept whole: their mixtures give the predictive uncertainty and place a
 new user by an E-step (``serving.fold_in``). The model is plain arrays (``model.py``).
 
-Defaults were chosen by validation inside a training set (``bench_recommender.py --tune``:
-a split of ml-latest-small's ``ratings_train.csv``, never its test file).
+Defaults were chosen by validation inside a training set (``python -m
+benchmarks.recommender --tune``: a split of ml-latest-small's ``ratings_train.csv``, never
+its test file).
 """
 import warnings
 from typing import NamedTuple
@@ -37,19 +38,15 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-import baseline
-import data
 import em
-import modelfile
-import summary
+import products
 from common import GaussianMixture, check_integer, check_number, check_seed
-from model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_model  # noqa: F401
-from model import with_support as model_with_support
-from metrics import baseline_rmse, global_mean, item_means, within_std  # noqa: F401
-from serving import (Group, NewUser, baseline_only, fold_in, groups,  # noqa: F401
-                     predict, predict_new, top_n, top_n_all)
+from mixrec import baseline, mixtures
+from mixrec.model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_model
+from mixrec.model import with_support as model_with_support
+from mixrec.ratings import as_ratings_matrix
 
-# Chosen by `python bench_recommender.py --tune` (see the README); the same for every dataset.
+# Chosen by `python -m benchmarks.recommender --tune` (see the README); the same everywhere.
 DEFAULTS = {
     "item_components": 16,  # K of each mixture with items as rows
     "user_components": 4,   # K of each mixture with users as rows
@@ -110,14 +107,14 @@ class Progress(NamedTuple):
     log_likelihood: float
 
 
-def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters):
+def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
     """Fit the recommender to a ratings matrix.
 
     Parameters
     ----------
     X : array_like or sparse array of shape (n, d)
         Users as rows, items as columns. Every stored entry of a sparse X is a rating, 0
-        included (as ``data.load_ratings`` stores a rating of 0); so is every unmasked entry
+        included (as ``load_ratings`` stores a rating of 0); so is every unmasked entry
         of a masked array; a dense X's zeros are missing.
     seed : int, default 0
         Seed of the Dirichlet starts; seed s runs EM from seeds s*n_seeds .. s*n_seeds +
@@ -129,9 +126,6 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
         Each rating's timestamp in seconds (NaN where unknown), in the order of the stored
         entries of X as a canonical CSR array (``load_ratings(..., timestamps=True)`` gives
         them so): the baseline then learns a bias per user and day.
-    client : dask.distributed.Client or None
-        Fit on a Dask cluster (``cluster.py``): the ratings are sent once to every worker
-        and each stage's seeds are shared out among them; the model is the same.
     **hyper_parameters
         Any of ``DEFAULTS``.
 
@@ -139,35 +133,33 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
     -------
     Model
     """
-    options = _check_options(hyper_parameters)
-    seed = check_seed(seed)
-    _check_seed_range(seed, options["n_seeds"])
-    X = _check_training(X)
-    times = _check_times(times, X)
-    if client is not None:
-        import cluster  # dask is optional: imported only when a client is given
-        work = cluster.ReplicatedWork(client, X, times, options)
-    else:
-        work = Work(X, times, options)
+    options = check_hyper_parameters(hyper_parameters, seed)
+    X = check_training(X)
+    times = check_times(times, X)
+    return fit_state(FitState(X, times, options), options, seed, callback)
+
+
+def fit_state(state, options, seed, callback):
+    """The stages of a fit on its ``FitState`` (or a state that answers the same calls, as
+    ``distributed.py``'s), with checked options; the Model."""
     if options["min_variance"] is not None:
-        options["variance_floor"] = options["min_variance"] / work.scale ** 2
+        options = {**options, "variance_floor": options["min_variance"] / state.scale ** 2}
     plan = [ITEMS_AS_ROWS] * options["item_stages"] + [USERS_AS_ROWS] * options["user_stages"]
     first_seed = seed * options["n_seeds"]
-    taste = work.taste_groups(options, first_seed,
-                              _reporter(callback, 0, len(plan), USERS_AS_ROWS, 1))
+    taste = state.taste_groups(options, first_seed,
+                               _reporter(callback, 0, len(plan), USERS_AS_ROWS, 1))
     stages = []
     for number, side in enumerate(plan, 1):
-        stage = _fit_stage(work, side, first_seed, options,
+        stage = _fit_stage(state, side, first_seed, options,
                            _reporter(callback, number, len(plan), side, options["n_seeds"]))
-        work.subtract(stage.users, stage.items)  # the next stage fits what this one leaves
+        state.subtract(stage.users, stage.items)  # the next stage fits what this one leaves
         stages.append(stage)
-    return _assemble(work, stages, taste, options)
+    return _assemble(state, stages, taste, options)
 
 
-class Work:
-    """What a fit works on: the ratings' entries, the baseline, and the residuals the
-    stages are fitted to in turn (in units of their spread). ``cluster.ReplicatedWork``
-    is the same on a Dask cluster, one replica per worker."""
+class FitState:
+    """The state of a fit: the ratings' entries, the baseline, and the residuals the stages
+    are fitted to in turn (in units of their spread)."""
 
     def __init__(self, X, times, options):
         self.shape, self.nnz = X.shape, X.nnz
@@ -213,7 +205,8 @@ class Work:
 
     def subtract(self, users, items):
         """Take a stage's predictions, as the model will serve them, off the residuals."""
-        self.residual = self.residual - em.pairwise_dot(users.T, items.T, self.rows, self.cols)
+        self.residual = self.residual - products.pairwise_dot(users.T, items.T, self.rows,
+                                                              self.cols)
 
 
 # Taste groups are fitted on at most this many users (every k-th user beyond it): enough to
@@ -232,11 +225,11 @@ class _Stage(NamedTuple):
     ridge: float  # fold-in ridge for a stage with items as rows, else 0
 
 
-def _fit_stage(work, side, first_seed, options, report):
+def _fit_stage(state, side, first_seed, options, report):
     """Mixtures on one side of the residuals, n_seeds of them averaged, as a _Stage."""
     items_side = side == ITEMS_AS_ROWS
     K = options["item_components" if items_side else "user_components"]
-    runs, empty = work.runs(side, K, range(first_seed, first_seed + options["n_seeds"]),
+    runs, empty = state.runs(side, K, range(first_seed, first_seed + options["n_seeds"]),
                             options["pattern_weight"] if items_side else 0.0, options, report)
     row_factor = np.hstack([run.post for run in runs]) / len(runs)
     row_factor[empty] = 0  # a row with no rating gets the baseline, not the prior
@@ -244,7 +237,7 @@ def _fit_stage(work, side, first_seed, options, report):
     if items_side:  # rows are items: the means live in user space
         users, items = compress(col_factor, row_factor, options["stage_rank"])
         return _Stage(side, users, items, np.zeros(0), np.zeros(0),
-                      work.fold_ridge(users, items))
+                      state.fold_ridge(users, items))
     return _Stage(side, row_factor, col_factor,
                   np.concatenate([run.mixture.var for run in runs]),
                   np.concatenate([run.mixture.p for run in runs]), 0.0)
@@ -261,13 +254,13 @@ def _fit_runs(ratings, options, K, seeds, pattern_weight, report):
                         for seed in seeds])
     blank = GaussianMixture(np.zeros((len(post_t), ratings.d)), np.ones(len(post_t)),
                             np.full(len(post_t), 1 / K))
-    start = em.mixture_from_moments(em.moments(ratings, post_t), blank,
+    start = mixtures.mixture_from_moments(em.moments(ratings, post_t), blank,
                                     options["variance_floor"], options["mean_prior"])
     starts = [GaussianMixture(*(a[i * K:(i + 1) * K] for a in start)) for i in range(len(seeds))]
     with warnings.catch_warnings():
         # max_iter bounds the time; a run stopped there is still a good run
         warnings.simplefilter("ignore", RuntimeWarning)
-        return em.run_many(ratings, starts, tol=options["tol"], max_iter=options["max_iter"],
+        return mixtures.run_many(ratings, starts, tol=options["tol"], max_iter=options["max_iter"],
                            min_variance=options["variance_floor"],
                            mean_prior=options["mean_prior"], pattern_weight=pattern_weight,
                            pattern_smoothing=options["pattern_smoothing"], callback=report)
@@ -298,7 +291,7 @@ def _side(residual, rows, cols, shape, side):
         R = sparse.csr_array((residual, cols, indptr), shape=(n, d))
     else:
         R = sparse.csr_array(sparse.csr_array((residual, cols, indptr), shape=(n, d)).T)
-    return summary.summarise(R, stored_zeros=True, dtype=np.float32, transposed=True)
+    return products.summarise(R, stored_zeros=True, dtype=np.float32, transposed=True)
 
 
 def compress(users, items, rank):
@@ -382,9 +375,9 @@ def fold_ridge(users, items, residual, rows, cols):
     return best
 
 
-def _assemble(work, stages, taste, options):
+def _assemble(state, stages, taste, options):
     """The Model: factors in the ratings' units (float32), the user stages' mixtures."""
-    (n, d), scale, fitted = work.shape, work.scale, work.baseline
+    (n, d), scale, fitted = state.shape, state.scale, state.baseline
     widths = [stage.users.shape[1] for stage in stages]
     user_stages = [stage for stage in stages if stage.side == USERS_AS_ROWS]
     mixture_var = np.concatenate([s.var for s in user_stages] or [np.zeros(0)]) * scale ** 2
@@ -393,10 +386,10 @@ def _assemble(work, stages, taste, options):
     item_factors = (np.hstack([s.items for s in stages] or [np.zeros((d, 0))]) * scale
                     ).astype(np.float32)
     model = Model(
-        mean=np.array(fitted.mean), scale=np.array(scale), cold_var=np.array(work.cold_var),
+        mean=np.array(fitted.mean), scale=np.array(scale), cold_var=np.array(state.cold_var),
         user_bias=fitted.user_bias, item_bias=fitted.item_bias,
         day_users=fitted.day_users, days=fitted.days, day_bias=fitted.day_bias,
-        rating_range=work.rating_range,
+        rating_range=state.rating_range,
         user_factors=user_factors, item_factors=item_factors,
         stage_columns=np.concatenate([[0], np.cumsum(widths)]).astype(np.int64),
         stage_sides=np.array([s.side for s in stages], dtype=np.int8),
@@ -407,12 +400,12 @@ def _assemble(work, stages, taste, options):
         user_reg=np.array(float(options["user_reg"])),
         day_reg=np.array(float(options["day_reg"])),
         group_p=taste.p, group_mu=taste.mu * scale,
-        rated_indptr=work.rated_indptr, rated_indices=work.rated_indices)
+        rated_indptr=state.rated_indptr, rated_indices=state.rated_indices)
     return check_model(model_with_support(model))
 
 
 # ---------------------------------------------------------------------------------------
-# Checks, and the model's file (modelfile.py)
+# Checks
 
 def check_hyper_parameters(hyper_parameters, seed=0):
     """Return DEFAULTS updated by these hyper-parameters, each checked (and the seed with
@@ -431,18 +424,13 @@ def _check_seed_range(seed, n_seeds):
                          f"* n_seeds - 1, below 2**32; got seed {seed} with n_seeds {n_seeds}")
 
 
-def check_magnitude(X):
-    """ValueError unless every rating of X lies within +-MAX_RATING."""
-    _check_training(X)
-
-
-def _check_training(X):
+def check_training(X):
     """Return X as a CSR array of ratings, or raise ValueError (no rating at all, too).
 
     Every stored entry of a sparse X is a rating, 0 included, and so is every unmasked
-    entry of a masked array; a dense X's zeros are missing (``data.as_ratings_matrix``).
+    entry of a masked array; a dense X's zeros are missing (``ratings.as_ratings_matrix``).
     """
-    X = data.as_ratings_matrix(X)
+    X = as_ratings_matrix(X)
     if X.nnz == 0:
         raise ValueError("X holds no rating: there is nothing to fit")
     if np.abs(X.data).max() > MAX_RATING:
@@ -455,7 +443,7 @@ def _check_training(X):
 MAX_RATING = 1e150
 
 
-def _check_times(times, X):
+def check_times(times, X):
     """Timestamps as a float (nnz,) array aligned with X's stored entries, or None."""
     if times is None:
         return None
@@ -506,20 +494,8 @@ def fit_baseline(X, user_reg=15.0, item_reg=10.0, epochs=10):
     user_bias : ndarray of shape (n,)
     item_bias : ndarray of shape (d,)
     """
-    X = _check_training(X)
+    X = check_training(X)
     rows, cols = _entries(X)
     fitted = baseline.fit(rows, cols, X.data, X.shape, user_reg=user_reg, item_reg=item_reg,
                           epochs=epochs)
     return fitted.mean, fitted.user_bias, fitted.item_bias
-
-
-def save(model, path, **extras):
-    """Write a model to ``path`` atomically (see ``modelfile.save``)."""
-    modelfile.save(check_model(model), path, **extras)
-
-
-def load(path, *, extras=False):
-    """Read a model written by ``save``; ``(Model, dict of extras)`` with ``extras=True``
-    (see ``modelfile.load``)."""
-    model, found = modelfile.load(path, extras=extras)
-    return (model, found) if extras else model
