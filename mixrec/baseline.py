@@ -21,6 +21,28 @@ from typing import NamedTuple
 import numpy as np
 
 SECONDS_PER_DAY = 86400
+# Timestamps are seconds since 1970-01-01 UTC, from 1900-01-01 to 2200-01-01: any later or
+# earlier is a unit mistake (milliseconds, days) or garbage, refused rather than misfiled.
+TIME_RANGE = (-2_208_988_800.0, 7_258_118_400.0)
+# Day numbers lie within +-MAX_DAY (TIME_RANGE's days do), so (user, day) keys cannot collide.
+MAX_DAY = 100_000
+
+
+def check_times(times, m, name="times"):
+    """Timestamps as a float (m,) array, NaN where unknown, or ValueError naming them: each
+    must be NaN or seconds within TIME_RANGE (1900 to 2200)."""
+    try:
+        times = np.asarray(times, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must hold numbers (seconds since 1970), got {err}") from None
+    if times.shape != (m,):
+        raise ValueError(f"{name} must hold one timestamp per rating ({m}), got {times.shape}")
+    known = ~np.isnan(times)
+    bad = np.flatnonzero(known & ~((times >= TIME_RANGE[0]) & (times <= TIME_RANGE[1])))
+    if len(bad):
+        raise ValueError(f"{name}[{bad[0]}] is {times[bad[0]]!r}: a timestamp is seconds since "
+                         "1970 between 1900 and 2200 (NaN where unknown)")
+    return times
 
 
 class Baseline(NamedTuple):
@@ -92,17 +114,18 @@ def _day_groups(rows, times):
     return users.astype(np.int32), days, out
 
 
-# (user, day) as one sortable int64: days since 1970 in the low 32 bits (offset, so that
-# days before 1970 sort too), the user above them.
-_DAY_OFFSET = 1 << 31
+# (user, day) as one sortable int64, user * (2 MAX_DAY + 1) + (day + MAX_DAY): no two pairs
+# share a key, since every day lies within +-MAX_DAY (days before 1970 sort too).
+_DAYS_PER_USER = 2 * MAX_DAY + 1
 
 
 def _key(users, days):
-    return (users.astype(np.int64) << 32) + (days + _DAY_OFFSET)
+    return users.astype(np.int64) * _DAYS_PER_USER + (days + MAX_DAY)
 
 
 def _unkey(keys):
-    return keys >> 32, (keys & 0xFFFFFFFF) - _DAY_OFFSET
+    users, days = np.divmod(keys, _DAYS_PER_USER)
+    return users, days - MAX_DAY
 
 
 def day_numbers(times):
@@ -145,7 +168,8 @@ def day_index(baseline, rows, times):
     keys = _key(baseline.day_users, baseline.days)
     if len(keys) == 0:
         return np.full(len(rows), -1)
-    wanted = _key(np.maximum(rows, 0), np.where(days > -2 ** 62, days, 0))
+    dated = np.abs(days) <= MAX_DAY  # NaN times' -2**62 and anything out of range: no day
+    wanted = _key(np.maximum(rows, 0), np.where(dated, days, 0))
     position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    hit = (keys[position] == wanted) & (rows >= 0) & (days > -2 ** 62)
+    hit = (keys[position] == wanted) & (rows >= 0) & dated
     return np.where(hit, position, -1)

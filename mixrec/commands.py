@@ -186,6 +186,9 @@ def _open_model(path):
         raise ValueError(f"{path} is a model without its ratings file's ids: write it with "
                          "`fit`")
     user_ids, item_ids = extras["user_ids"], extras["item_ids"]
+    if np.ndim(user_ids) != 1 or np.ndim(item_ids) != 1:
+        raise ValueError(f"{path}: its ids must be 1-D arrays, got shapes {np.shape(user_ids)} "
+                         f"and {np.shape(item_ids)}")
     if len(user_ids) != len(model.user_bias) or len(item_ids) != len(model.item_bias):
         raise ValueError(f"{path}: its ids ({len(user_ids)} users, {len(item_ids)} items) do "
                          f"not fit its model ({len(model.user_bias)} x {len(model.item_bias)})")

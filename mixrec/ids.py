@@ -207,7 +207,11 @@ def encode(ids):
 
 def decode(utf8, offsets, name):
     """String ids back from ``encode``'s arrays, or ValueError naming them (a bad file)."""
-    offsets = np.asarray(offsets)
+    offsets, utf8 = np.asarray(offsets), np.asarray(utf8)
+    if offsets.dtype.kind not in "iu" or utf8.dtype != np.uint8 or utf8.ndim != 1:
+        raise ValueError(f"{name}: the ids must be stored as UTF-8 bytes (uint8) and integer "
+                         f"offsets, got {utf8.dtype} and {offsets.dtype}")
+    offsets = offsets.astype(np.int64)  # differences of a narrow type would wrap around
     if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or \
             offsets[-1] != len(utf8) or np.any(np.diff(offsets) < 0):
         raise ValueError(f"{name}: offsets must rise from 0 to the length of the text")

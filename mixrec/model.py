@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mixrec.baseline import MAX_DAY
+
 ITEMS_AS_ROWS, USERS_AS_ROWS = 0, 1
 
 
@@ -97,6 +99,22 @@ class Model(NamedTuple):
 KINDS = {name: "f" for name in Model._fields}
 KINDS.update(day_users="i", days="i", stage_columns="i", stage_sides="i", n_components="i",
              rated_indptr="i", rated_indices="i")
+# The integer arrays' own dtypes, those fit writes: every integer array is checked as int64
+# (no value wraps around, as np.diff of a uint8 array would), then held in its own dtype.
+INTEGER_DTYPES = {"day_users": np.int32, "days": np.int64, "stage_columns": np.int64,
+                  "stage_sides": np.int8, "n_components": np.int64, "rated_indptr": np.int64,
+                  "rated_indices": np.int32}
+# Ratings a model holds: its factors are float32 in the ratings' units (largest 3.4e38),
+# so ratings beyond this are refused before a fit, not found to overflow after it.
+MAX_RATING = 1e30
+# Magnitudes every float of a model lies within: the ratings' bound, and its square for the
+# variances; the scale, the unit of the factors, must keep its square a normal float64.
+MAX_VALUE, MAX_VARIANCE = 1e150, 1e300
+SCALE_RANGE = (1e-100, 1e100)
+# A mixture variance in units of the scale (what fold_in divides by): the fit's floor, up to
+# the square of any residual a float64 fit can hold.
+RELATIVE_VARIANCE_RANGE = (1e-12, 1e15)
+_VARIANCES = ("cold_var", "mixture_var")
 
 
 def shapes(n, d, r, s, m, n_stages, n_groups, nnz, s_last=None):
@@ -148,40 +166,66 @@ def check_shapes(declared, names=Model._fields):
 
 
 def check_model(model):
-    """Return the model if its arrays fit together and hold valid values, or raise ValueError.
+    """Return the model, its integer arrays in their own dtypes, if its arrays fit together
+    and hold valid values; else raise ValueError naming the array.
 
-    Shapes and dtypes first, then values: everything finite; the rating range ordered; the
-    scale, variances and the prior positive (the cold variance and supports >= 0); weights
+    Shapes and dtypes first, then values, the integers checked as int64: everything finite
+    and within its bound (``MAX_VALUE``, ``MAX_VARIANCE``, ``SCALE_RANGE``); the rating range
+    ordered; the variances positive and, in units of the scale, within
+    ``RELATIVE_VARIANCE_RANGE``; the cold variance, supports and pseudo-counts >= 0; weights
     in [0, 1] summing to 1 per group; stage bounds increasing within the factors; the day
     table and the rating pattern sorted, within range and consistent.
     """
     if not isinstance(model, Model):
         raise ValueError(f"model must be a mixrec.Model, got {type(model).__name__}")
     check_shapes({name: np.shape(value) for name, value in model._asdict().items()})
+    wide = {}
     for name, value in model._asdict().items():
-        kind = np.asarray(value).dtype.kind
-        if kind not in ("iu" if KINDS[name] == "i" else "f"):
-            raise ValueError(f"model.{name} must hold {'integers' if KINDS[name] == 'i' else 'floats'}, "
-                             f"got dtype {np.asarray(value).dtype}")
-        if KINDS[name] == "f" and not np.isfinite(value).all():
+        value = np.asarray(value)
+        if KINDS[name] == "i":
+            wide[name] = _as_int64(name, value)
+            continue
+        if value.dtype.kind != "f":
+            raise ValueError(f"model.{name} must hold floats, got dtype {value.dtype}")
+        if not np.isfinite(value).all():
             raise ValueError(f"model.{name} must be finite, but it holds NaN or inf")
-    _check_values(model)
-    return model
+        bound = MAX_VARIANCE if name in _VARIANCES else MAX_VALUE
+        if value.size and float(np.abs(value).max()) > bound:
+            raise ValueError(f"model.{name} must lie within +-{bound:g}, got a value of "
+                             f"{np.abs(value).max():.3g}")
+        wide[name] = value
+    _check_values(Model(**wide))
+    return model._replace(**{name: wide[name].astype(dtype, copy=False)
+                             for name, dtype in INTEGER_DTYPES.items()})
+
+
+def _as_int64(name, value):
+    """An integer array as int64 (values beyond int64 refused, never wrapped), or ValueError."""
+    if value.dtype.kind not in "iu":
+        raise ValueError(f"model.{name} must hold integers, got dtype {value.dtype}")
+    if value.dtype == np.uint64 and value.size and value.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"model.{name} holds an integer beyond int64")
+    return value.astype(np.int64, copy=False)
 
 
 def _check_values(model):
-    """The value checks of check_model, once shapes and dtypes are right."""
+    """The value checks of check_model, once shapes and dtypes are right (integers int64)."""
     n, d = len(model.user_bias), len(model.item_bias)
     low, high = model.rating_range
     if not low <= high:
         raise ValueError(f"model.rating_range must be (lowest, highest), got {model.rating_range}")
-    if not model.scale > 0:
-        raise ValueError(f"model.scale must be positive, got {model.scale}")
+    if not SCALE_RANGE[0] <= model.scale <= SCALE_RANGE[1]:
+        raise ValueError(f"model.scale must lie in [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}], "
+                         f"got {model.scale}")
     for name in ("cold_var", "mean_prior", "user_reg", "day_reg"):
         if getattr(model, name) < 0:
             raise ValueError(f"model.{name} must be >= 0, got {getattr(model, name)}")
-    if (model.mixture_var <= 0).any():
-        raise ValueError("model.mixture_var must be positive")
+    relative = model.mixture_var / float(model.scale) ** 2
+    if len(relative) and not (RELATIVE_VARIANCE_RANGE[0] <= relative.min()
+                              and relative.max() <= RELATIVE_VARIANCE_RANGE[1]):
+        raise ValueError(f"model.mixture_var must be positive and, in units of model.scale "
+                         f"squared, within [{RELATIVE_VARIANCE_RANGE[0]:g}, "
+                         f"{RELATIVE_VARIANCE_RANGE[1]:g}]")
     if (model.last_support < 0).any():
         raise ValueError("model.last_support must be >= 0")
     _check_weights("mixture_p", model.mixture_p, int(model.n_components))
@@ -247,9 +291,9 @@ def _check_days(model, n):
         return
     if users.min() < 0 or users.max() >= n:
         raise ValueError(f"model.day_users must lie in 0..{n - 1}")
-    if np.abs(days).max() >= 2 ** 31:
-        raise ValueError("model.days must be day numbers within +-2**31")
-    key = users.astype(np.int64) * 2 ** 33 + days
+    if np.abs(days).max() > MAX_DAY:
+        raise ValueError(f"model.days must be day numbers within +-{MAX_DAY}")
+    key = users * (2 * MAX_DAY + 1) + days
     if (np.diff(key) <= 0).any():
         raise ValueError("model.day_users and model.days must be sorted (user, day) pairs, "
                          "each once")
@@ -263,6 +307,9 @@ def check_pattern(indptr, indices, n, d, name):
     if indptr.ndim != 1 or len(indptr) != n + 1 or indptr.dtype.kind not in "iu" or \
             indices.dtype.kind not in "iu":
         raise ValueError(f"{name}: indptr must be {n + 1} integers")
+    # checked as int64: a narrow type's differences wrap around ([0, 250, 24] "rises" in uint8)
+    indptr = _as_int64(f"{name}_indptr", indptr)
+    indices = _as_int64(f"{name}_indices", indices)
     if indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
         raise ValueError(f"{name}: indptr must rise from 0 to {len(indices)}")
     if len(indices) == 0:

@@ -19,7 +19,9 @@ are never read; extras only when asked for. The values are checked last
 wrong, never a crash, a pickle or an unbounded allocation.
 """
 import json
+import os
 import re
+import struct
 import zipfile
 
 import numpy as np
@@ -33,11 +35,22 @@ from mixrec.textfiles import check_regular_file
 
 FORMAT = "em-recommender-3"
 _STORED = [name for name in Model._fields if name != "last_support"]
-# dtypes a member may declare (no objects, no structures, nothing that unpickles)
-_DTYPES = {"f": {"<f4", "<f8"}, "i": {"<i4", "<i8", "|i1", "<u2", "|u1"}}
+# The dtypes each array is written in, and only those are read (no objects, no structures,
+# nothing that unpickles, no narrow integers whose differences would wrap around): floats as
+# float64, or float32 for the factors; each integer array in its own type.
+_FLOATS = ("<f8", "<f4")
+_DTYPES = {name: _FLOATS for name in Model._fields}
+_DTYPES.update(day_users=("<i4", "<i8"), days=("<i8",), stage_columns=("<i8",),
+               stage_sides=("|i1",), n_components=("<i8",), rated_indptr=("<i8",),
+               rated_indices=("<u2", "<i4"))
 _EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MAX_HEADER = 1 << 20  # bytes of the header member
 _MAX_MEMBERS = 256
+_MAX_DIRECTORY = 1 << 20  # bytes of the zip's central directory
+_EOCD_SEARCH = 22 + 65535 + 20  # the end record, its longest comment, a zip64 locator
+_MAX_JSON_DEPTH = 8  # the header is {"arrays": {name: {"shape": [...]}}, "extras": {...}}
+# how a member may be stored: as save writes it, or deflated (np.savez_compressed)
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _READ_CHUNK = 1 << 24
 
 
@@ -123,12 +136,46 @@ def load(path, *, extras=False):
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
             raise ValueError(f"{path} is not a model file (not a .npz archive)")
+    _check_directory(path)
     try:
         with zipfile.ZipFile(path) as archive:
             model, found = _read(archive, path, extras)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError,
+            NotImplementedError, RuntimeError) as err:
         raise ValueError(f"{path} is not a readable model file: {err}") from None
     return (model, found) if extras else model
+
+
+def _check_directory(path):
+    """ValueError unless the zip's end-of-directory record declares at most _MAX_MEMBERS
+    members in at most _MAX_DIRECTORY bytes: read from the file's tail before zipfile
+    parses the directory (a million listed members cost zipfile seconds and hundreds of MB)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _EOCD_SEARCH))
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            raise ValueError(f"{path} is not a readable model file: no zip directory at its end")
+        members, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+        if members == 0xFFFF or directory == 0xFFFFFFFF:  # zip64: its own record says
+            locator = tail.rfind(b"PK\x06\x07", 0, at)
+            if locator < 0:
+                raise ValueError(f"{path} is not a readable model file: a damaged zip64 "
+                                 "directory")
+            (record,) = struct.unpack("<Q", tail[locator + 8:locator + 16])
+            if record > size - 56:
+                raise ValueError(f"{path} is not a readable model file: a damaged zip64 "
+                                 "directory")
+            f.seek(record)
+            head = f.read(56)
+            if head[:4] != b"PK\x06\x06":
+                raise ValueError(f"{path} is not a readable model file: a damaged zip64 "
+                                 "directory")
+            members, directory = struct.unpack("<QQ", head[32:48])
+    if members > _MAX_MEMBERS or directory > _MAX_DIRECTORY:
+        raise ValueError(f"{path} holds {members} members in a {directory}-byte directory; a "
+                         f"model file holds a few dozen")
 
 
 def _read(archive, path, extras):
@@ -169,6 +216,8 @@ def _read(archive, path, extras):
 def _parse_header(text, path):
     """The header's declared members ({name: {"dtype", "shape"}}) and extras' kinds."""
     try:
+        if _json_depth(text) > _MAX_JSON_DEPTH:  # json.loads would recurse to a crash
+            raise ValueError(f"nested deeper than {_MAX_JSON_DEPTH}")
         header = json.loads(text)
         declared, kinds = header["arrays"], header["extras"]
         if not (isinstance(declared, dict) and isinstance(kinds, dict)):
@@ -186,11 +235,20 @@ def _parse_header(text, path):
     for name in _STORED:
         if name not in declared:
             raise ValueError(f"{path} lacks the array {name}")
-        kind = model_room.KINDS[name]
-        if declared[name]["dtype"] not in _DTYPES[kind]:
+        if declared[name]["dtype"] not in _DTYPES[name]:
             raise ValueError(f"{path}: model.{name} is declared as {declared[name]['dtype']}, "
-                             f"not as {'floats' if kind == 'f' else 'integers'}")
+                             f"not as a model writes it ({' or '.join(_DTYPES[name])})")
     return declared, kinds
+
+
+def _json_depth(text):
+    """How deep a JSON text's brackets nest (brackets inside strings counted too: an upper
+    bound, which is all the check needs)."""
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _check_memory(declared, path):
@@ -222,6 +280,11 @@ def _read_member(archive, by_name, name, spec, path, text_limit=None):
     info = by_name.get(name + ".npy")
     if info is None:
         raise ValueError(f"{path} lacks the member {name}.npy")
+    if info.compress_type not in _COMPRESSIONS or info.flag_bits & 0x1 or \
+            info.extract_version > zipfile.MAX_EXTRACT_VERSION:
+        raise ValueError(f"{path}: {name}.npy is stored in a way a model file never is "
+                         f"(compression {info.compress_type}, flags {info.flag_bits:#x}, "
+                         f"version {info.extract_version / 10:g}): not written by save")
     if info.compress_type != zipfile.ZIP_STORED and info.compress_size > 0 and \
             info.file_size // max(info.compress_size, 1) > 1000:
         raise ValueError(f"{path}: {name}.npy decompresses {info.file_size // info.compress_size}"
@@ -257,8 +320,9 @@ def _npy_header(member, name, path):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
         else:
             raise ValueError(f"npy version {version}")
-    except (ValueError, SyntaxError, TypeError, EOFError) as err:
-        raise ValueError(f"{path}: {name}.npy is not an .npy array ({err})") from None
+    except Exception as err:  # noqa: BLE001  (hostile bytes: numpy's parser raises anything)
+        raise ValueError(f"{path}: {name}.npy is not an .npy array "
+                         f"({type(err).__name__}: {str(err)[:200]})") from None
     if fortran and len(shape) > 1:
         raise ValueError(f"{path}: {name}.npy is in Fortran order; a model's are in C order")
     if dtype.hasobject or dtype.fields is not None:

@@ -14,7 +14,7 @@ from scipy.special import log_ndtr
 import em
 from common import check_integer, check_pairs
 from mixrec import baseline
-from mixrec.model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_shapes
+from mixrec.model import ITEMS_AS_ROWS, MAX_RATING, USERS_AS_ROWS, Model, check_shapes
 from mixrec.ratings import as_ratings_matrix
 from products import pairwise_dot
 
@@ -109,13 +109,13 @@ def _pairs(rows, cols, unknown):
 
 
 def _check_pair_times(times, m):
-    """Timestamps as float (m,), or None."""
-    if times is None:
-        return None
-    times = np.asarray(times, dtype=float).reshape(-1)
-    if times.shape != (m,):
-        raise ValueError(f"times must hold one timestamp per pair ({m}), got {times.shape}")
-    return times
+    """Timestamps as float (m,), or None (``baseline.check_times``)."""
+    return None if times is None else baseline.check_times(times, m)
+
+
+def _check_time(time):
+    """A list's time: None, or seconds within ``baseline.TIME_RANGE``."""
+    return None if time is None else float(baseline.check_times([time], 1, "time")[0])
 
 
 def _baseline_of(model):
@@ -215,6 +215,7 @@ def top_n(model, X, user, n=10, *, cautious=False, relevant=False, time=None):
     """
     check_model_shapes(model)
     n = check_integer("n", n, 1)
+    time = _check_time(time)
     d = len(model.item_bias)
     if isinstance(user, NewUser):
         rated = np.zeros(d, dtype=bool)
@@ -461,6 +462,7 @@ def fold_in(model, items, ratings, *, times=None, epochs=10):
     NewUser
     """
     check_model_shapes(model)
+    epochs = check_integer("epochs", epochs, 0)
     items, ratings, times = _check_new_ratings(model, items, ratings, times)
     item_bias = model.item_bias[items]
     day_of, days = _day_groups(times)
@@ -506,8 +508,8 @@ def _check_new_ratings(model, items, ratings, times):
     d = len(model.item_bias)
     if len(items) and (items.min() < -1 or items.max() >= d):
         raise ValueError(f"items must lie in 0..{d - 1} (or -1 for an unknown item)")
-    if not np.isfinite(ratings).all():
-        raise ValueError("ratings must be finite numbers")
+    if not np.isfinite(ratings).all() or (len(ratings) and np.abs(ratings).max() > MAX_RATING):
+        raise ValueError(f"ratings must be finite numbers within +-{MAX_RATING:g}")
     known = items >= 0
     if len(np.unique(items[known])) != known.sum():
         raise ValueError("items must name each item once")
@@ -519,7 +521,7 @@ def _day_groups(times):
     if times is None:
         return np.full(0, -1), np.zeros(0, dtype=np.int64)
     numbers = baseline.day_numbers(times)
-    dated = np.isfinite(times)
+    dated = ~np.isnan(times)
     days, day_of = np.unique(numbers[dated], return_inverse=True)
     out = np.full(len(times), -1)
     out[dated] = day_of
@@ -546,7 +548,8 @@ def predict_new(model, user, cols, *, return_std=False, time=None):
     if not isinstance(user, NewUser):
         raise ValueError(f"user must be a NewUser from fold_in, got {type(user).__name__}")
     cols = check_pairs(np.zeros(len(np.asarray(cols)), dtype=int), cols, 1,
-                          len(model.item_bias))[1]
+                       len(model.item_bias))[1]
+    time = _check_time(time)
     day = 0.0
     if time is not None and len(user.days):
         found = np.flatnonzero(user.days == baseline.day_numbers([time])[0])

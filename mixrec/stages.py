@@ -42,7 +42,8 @@ import em
 import products
 from common import GaussianMixture, check_integer, check_number, check_seed
 from mixrec import baseline, mixtures
-from mixrec.model import ITEMS_AS_ROWS, USERS_AS_ROWS, Model, check_model
+from mixrec.model import (ITEMS_AS_ROWS, MAX_RATING, RELATIVE_VARIANCE_RANGE, SCALE_RANGE,
+                          USERS_AS_ROWS, Model, check_model)
 from mixrec.model import with_support as model_with_support
 from mixrec.ratings import as_ratings_matrix
 
@@ -142,8 +143,15 @@ def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
 def fit_state(state, options, seed, callback):
     """The stages of a fit on its ``FitState`` (or a state that answers the same calls, as
     ``distributed.py``'s), with checked options; the Model."""
+    check_sizes(options, state.shape)
     if options["min_variance"] is not None:
-        options = {**options, "variance_floor": options["min_variance"] / state.scale ** 2}
+        floor = options["min_variance"] / state.scale ** 2
+        if not RELATIVE_VARIANCE_RANGE[0] <= floor <= RELATIVE_VARIANCE_RANGE[1]:
+            raise ValueError(f"min_variance = {options['min_variance']:g} is {floor:.3g} times "
+                             f"the ratings' residual variance ({state.scale ** 2:.3g}): it must "
+                             f"lie within {RELATIVE_VARIANCE_RANGE[0]:g} to "
+                             f"{RELATIVE_VARIANCE_RANGE[1]:g} times it")
+        options = {**options, "variance_floor": floor}
     plan = [ITEMS_AS_ROWS] * options["item_stages"] + [USERS_AS_ROWS] * options["user_stages"]
     first_seed = seed * options["n_seeds"]
     taste = state.taste_groups(options, first_seed,
@@ -177,6 +185,10 @@ class FitState:
         # default (the variance floor, the relative tolerance) means the same on any scale:
         # ratings a * r + b give predictions a * p + b.
         self.scale = float(np.sqrt(self.cold_var)) if self.cold_var > 0 else 1.0
+        if not SCALE_RANGE[0] <= self.scale <= SCALE_RANGE[1]:
+            raise ValueError(f"the ratings' spread around the baseline is {self.scale:.3g}: it "
+                             f"must lie in [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}] for the "
+                             "model to hold it (rescale the ratings)")
         self.residual = residual / self.scale
 
     def taste_groups(self, options, seed, report):
@@ -435,25 +447,17 @@ def check_training(X):
         raise ValueError("X holds no rating: there is nothing to fit")
     if np.abs(X.data).max() > MAX_RATING:
         raise ValueError(f"X holds a rating of magnitude {np.abs(X.data).max():.3g}: ratings "
-                         f"must lie within +-{MAX_RATING:g}, so that their squares fit float64")
+                         f"must lie within +-{MAX_RATING:g}, which the model's float32 "
+                         "factors hold (rescale them)")
     return X
 
 
-# Ratings beyond this would overflow the squared errors the fit sums.
-MAX_RATING = 1e150
-
-
 def check_times(times, X):
-    """Timestamps as a float (nnz,) array aligned with X's stored entries, or None."""
+    """Timestamps as a float (nnz,) array aligned with X's stored entries, or None
+    (``baseline.check_times``: NaN where unknown, else seconds from 1900 to 2200)."""
     if times is None:
         return None
-    times = np.asarray(times, dtype=float).reshape(-1)
-    if times.shape != (X.nnz,):
-        raise ValueError(f"times must hold one timestamp per rating, {X.nnz}, in the order of "
-                         f"X's stored entries; got {times.shape}")
-    if np.isinf(times).any():
-        raise ValueError("times must be finite seconds (NaN for an unknown time), not inf")
-    return times
+    return baseline.check_times(times, X.nnz)
 
 
 def _entries(X):
@@ -479,10 +483,33 @@ def _check_options(options):
         options[name] = check_number(name, options[name], positive=False)
     for name in ("variance_floor", "pattern_smoothing"):
         options[name] = check_number(name, options[name], positive=True)
+    low, high = RELATIVE_VARIANCE_RANGE
+    if not low <= options["variance_floor"] <= high:
+        raise ValueError(f"variance_floor must lie in [{low:g}, {high:g}] (units of the "
+                         f"baseline's residual variance), got {options['variance_floor']!r}")
     if options["min_variance"] is not None:
         options["min_variance"] = check_number("min_variance", options["min_variance"],
                                                positive=True)
     return options
+
+
+def check_sizes(options, shape, spell=str):
+    """ValueError, naming the option as ``spell(name)`` says, when a stage's posteriors and
+    moments (K x n_seeds rows over the ratings' rows and columns) would not fit in the
+    memory available: a mistyped K is said at once, not found by a MemoryError."""
+    n, d = shape
+    sides = {"item_components": (d, n, options["n_seeds"]),
+             "user_components": (n, d, options["n_seeds"]),
+             "n_groups": (min(n, TASTE_USERS), d, 1)}
+    available = products.available_memory()
+    for name, (rows, columns, runs) in sides.items():
+        # float64 log-joint and posteriors (K S, rows), moments and means (K S, 2 columns)
+        needed = 8 * options[name] * runs * (3 * rows + 4 * columns)
+        if available is not None and needed > available:
+            raise ValueError(f"{spell(name)} = {options[name]} needs "
+                             f"{needed / 2 ** 30:.3g} GiB for its posteriors and means on "
+                             f"{rows} x {columns} ratings, but only "
+                             f"{available / 2 ** 30:.1f} GiB is available")
 
 
 def fit_baseline(X, user_reg=15.0, item_reg=10.0, epochs=10):

@@ -186,7 +186,7 @@ def test_regression_members_the_header_does_not_name_are_never_read(tmp_path):
     ("rated_indices", lambda m: m.rated_indices + 100, r"rated: indices must lie in 0..5"),
     ("rated_indices", lambda m: m.rated_indices * 0 - 1, r"rated: indices must lie"),
     ("rated_indptr", lambda m: m.rated_indptr[::-1].copy(), "rated: indptr must rise"),
-    ("scale", lambda m: np.array(0.0), "scale must be positive"),
+    ("scale", lambda m: np.array(0.0), "scale must lie in"),
     ("cold_var", lambda m: np.array(-1.0), "cold_var must be >= 0"),
     ("stage_columns", lambda m: m.stage_columns + 1, "stage_columns must rise from 0"),
     ("user_factors", lambda m: m.user_factors * 3, "are posteriors and must lie in"),
@@ -290,3 +290,140 @@ def test_regression_ctrl_c_during_a_save_leaves_nothing_half_written(tmp_path, m
 def test_output_paths_are_checked_before_any_work(tmp_path, path, match):
     with pytest.raises(ValueError, match=match):
         outputs.check_output_path(path.format(tmp=tmp_path), "model", (".npz",))
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile model files, fourth pass: each gives one ValueError naming the file, never a
+# crash, a traceback or a wrong answer
+
+def patched_zip(path, member, field, value):
+    """A model file whose zip records for ``member`` say ``value`` in ``field`` (the local
+    header's and the central directory's): "method", "flags" or "version"."""
+    local, central = {"version": (4, 6), "flags": (6, 8), "method": (8, 10)}[field]
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, offset in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + len(name)] == name:
+                data[start + offset:start + offset + 2] = value.to_bytes(2, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("name, dtype, values", [
+    ("rated_indptr", np.uint8, None),  # [0, 250, 24, 36]: np.diff "rises" in uint8
+    ("rated_indptr", np.uint16, None),
+    ("rated_indptr", np.int8, None),
+    ("stage_columns", np.uint8, None),
+])
+def test_regression_narrow_integer_arrays_are_refused_never_wrapped_around(tmp_path, name,
+                                                                          dtype, values):
+    def change(members, header):
+        array = np.asarray(getattr(MODEL, name)).astype(dtype)
+        header["arrays"][name]["dtype"] = array.dtype.str
+        members[name + ".npy"] = npy(array)
+    with pytest.raises(ValueError, match=f"model.{name} is declared as .*, not as a model "
+                                         "writes it"):
+        mixrec.load(rewritten(tmp_path, change))
+
+
+def test_regression_a_wrapped_index_pointer_in_memory_is_refused():
+    bad = MODEL._replace(rated_indptr=np.array([0, 250, 24, 36] + [36] * 17, dtype=np.uint8),
+                         rated_indices=np.zeros(36, dtype=np.uint8))
+    with pytest.raises(ValueError, match="indptr must rise"):
+        mixrec.model.check_model(bad)
+    falling = MODEL._replace(stage_columns=np.array(MODEL.stage_columns, dtype=np.uint8)[::-1])
+    with pytest.raises(ValueError, match="stage_columns must rise"):
+        mixrec.model.check_model(falling)
+
+
+def test_regression_a_header_nested_5000_deep_is_a_value_error(tmp_path):
+    def change(members, header):
+        pass
+    path = rewritten(tmp_path, change)
+    members = members_of(path)
+    members["header.npy"] = npy(np.array("[" * 5000 + "]" * 5000))
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+    with pytest.raises(ValueError, match="header is damaged .*nested deeper"):
+        mixrec.load(path)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("method", 99, "compression 99"),
+    ("flags", 1, "flags 0x1"),  # the encrypted flag
+    ("version", 99, "version 9.9"),
+])
+def test_regression_unknown_compression_encryption_and_versions_are_refused(tmp_path, field,
+                                                                           value, match):
+    path = patched_zip(saved(tmp_path), "item_bias.npy", field, value)
+    with pytest.raises(ValueError, match=f"m.npz.*{match}"):
+        mixrec.load(path)
+
+
+def test_regression_an_npy_header_with_an_unclosed_parenthesis_is_refused(tmp_path):
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (6, }"
+    padding = 64 - (10 + len(text) + 1) % 64
+    raw = (b"\x93NUMPY\x01\x00" + (len(text) + padding + 1).to_bytes(2, "little") + text
+           + b" " * padding + b"\n" + bytes(48))
+
+    def change(members, header):
+        members["item_bias.npy"] = raw
+    with pytest.raises(ValueError, match="item_bias.npy is not an .npy array"):
+        mixrec.load(rewritten(tmp_path, change))
+
+
+def test_regression_float_or_0_d_ids_are_refused(tmp_path):
+    path = saved(tmp_path, user_ids=np.array([f"u{i}" for i in range(20)], dtype=object),
+                 item_ids=np.arange(6))
+
+    def floats(members, header):
+        offsets = np.load(io.BytesIO(members["user_ids.offsets.npy"])).astype(float)
+        members["user_ids.offsets.npy"] = npy(offsets)
+        header["arrays"]["user_ids.offsets"]["dtype"] = "<f8"
+    members = members_of(path)
+    header = json.loads(str(np.load(io.BytesIO(members["header.npy"]))))
+    floats(members, header)
+    members["header.npy"] = npy(np.array(json.dumps(header)))
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+    with pytest.raises(ValueError, match="integer offsets"):
+        mixrec.load(path, extras=True)
+
+
+def test_regression_a_directory_of_a_million_members_is_refused_unparsed(tmp_path):
+    path = saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8:end + 12] = (0xFFFF).to_bytes(2, "little") * 2  # zip64: ask its record
+    record = data.rfind(b"PK\x06\x06")
+    if record < 0:  # a small file has no zip64 record: claim a million members directly
+        data[end + 8:end + 12] = (60_000).to_bytes(2, "little") * 2
+    else:
+        data[record + 24:record + 40] = (10 ** 6).to_bytes(8, "little") * 2
+    path.write_bytes(bytes(data))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="members in a .*-byte directory; a model file holds"):
+        mixrec.load(path)
+    assert time.perf_counter() - start < 1
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m._replace(mixture_var=np.full_like(m.mixture_var, 1e-320)),
+     "model.mixture_var must be positive and, in units of model.scale"),
+    (lambda m: m._replace(scale=np.array(1e-308)), r"model.scale must lie in \[1e-100"),
+    (lambda m: m._replace(group_mu=m.group_mu + 1e200), "model.group_mu must lie within"),
+])
+def test_regression_values_that_would_give_nan_later_are_refused(tmp_path, change, match):
+    bad = change(MODEL)
+    with pytest.raises(ValueError, match=match):
+        mixrec.model.check_model(bad)
+    path = tmp_path / "bad.npz"
+    modelfile.write(bad, path)
+    with pytest.raises(ValueError, match="bad.npz: " + match):
+        mixrec.load(path)
