@@ -158,7 +158,13 @@ def check_sparse_structure(X):
     try:
         if X.format in ("lil", "dok", "dia"):
             X = X.tocoo()
-        if X.format in ("csr", "csc", "bsr"):
+        if X.format in ("csr", "csc"):
+            # checked on a new object sharing the arrays: check_format converts narrow or
+            # float index arrays in place, which would change the caller's matrix
+            X = type(X)((X.data, X.indices, X.indptr), shape=X.shape, copy=False)
+            X.check_format(full_check=True)
+        elif X.format == "bsr":
+            X = X.copy()
             X.check_format(full_check=True)
         elif X.format == "coo":
             coords = getattr(X, "coords", None) or (X.row, X.col)

@@ -87,6 +87,10 @@ def _parse_printed(text, path, name):
     tokens = _NUMBER.findall(text)
     if not tokens:
         raise ValueError(f"{path}: figure {name!r} holds no number")
+    for token in tokens:  # 5.93e400 is a damaged file, not a figure that does not match
+        if not np.isfinite(float(token)):
+            raise ValueError(f"{path}: figure {name!r} holds {token[:40]}, which is not a "
+                             "finite number: the file is damaged")
     if not text.startswith("["):
         value = float(tokens[0])
         if re.fullmatch(r"[-+]?\d+", tokens[0]):

@@ -148,7 +148,8 @@ def course_command(argv, replace=False):
     if missing:
         print(f"Course files missing from {data_dir}/: {', '.join(missing)}.\n"
               "They come with the MITx 6.86x project 'Collaborative Filtering via Gaussian "
-              f"Mixtures'; copy them into {data_dir}/ (see data/README.md).\n")
+              f"Mixtures'; copy them into {data_dir}/ (see data/README.md), or give "
+              "--data-dir FOLDER, a folder that holds them.\n")
     if not any(f in missing for f in course.TEST_FILES):
         status = print_test_case(data_dir)
     if not any(f in missing for f in course.NETFLIX_FILES):

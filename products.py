@@ -74,7 +74,8 @@ class Summary:
             self.centre = rating_nearest_mean(X.data) if centre is None else float(centre)
             centred = _same_pattern(X, X.data - self.centre)
             self.n_rated = np.diff(X.indptr).astype(float)
-            self.sq_norm = _same_pattern(X, centred.data ** 2) @ np.ones(self.d)
+            with np.errstate(over="ignore"):  # said below, in one line
+                self.sq_norm = _same_pattern(X, centred.data ** 2) @ np.ones(self.d)
             centred = _same_pattern(X, centred.data.astype(self.dtype, copy=False))
             n_blocks = n_workers() if X.nnz >= MIN_NNZ_TO_SPLIT else 1
             self._blocks = _with_masks(_row_blocks(centred, n_blocks))
@@ -91,9 +92,13 @@ class Summary:
                            if centre is None else float(centre))
             np.subtract(X, self.centre, out=centred)
             centred *= rated  # missing entries stay 0
-            self.sq_norm = np.einsum("ul,ul->u", centred, centred)
+            with np.errstate(over="ignore"):  # said below, in one line
+                self.sq_norm = np.einsum("ul,ul->u", centred, centred)
             self.n_rated = self._stacked[:, self.d:] @ np.ones(self.d)  # exact: sums of ones
             self._blocks = self._t_blocks = None
+        if not np.isfinite(self.sq_norm).all():
+            raise ValueError("X holds ratings whose squares overflow float64 (a row's sum of "
+                             "squares is not finite): EM needs ratings within about +-1e150")
 
     @property
     def n_blocks(self):

@@ -15,15 +15,16 @@ from mixrec.pairsfile import load_pairs, load_user_ratings
 from mixrec.ratings import as_ratings_matrix, from_triples
 from mixrec.ratingsfile import load_ratings, load_test_ratings
 from mixrec.recommender import fit
-from mixrec.serving import (Group, NewUser, baseline_only, fold_in, groups, predict,
-                            predict_new, top_n, top_n_all)
+from mixrec.lists import RANKINGS, TopN, top_n, top_n_all
+from mixrec.serving import Group, NewUser, baseline_only, fold_in, groups, predict, predict_new
 from mixrec.splits import Hidden, holdout, split_lines
 from mixrec.stages import DEFAULTS, Progress
 
 __version__ = "1.0.0"
 
 __all__ = [
-    "DEFAULTS", "Group", "Hidden", "Model", "NewUser", "Progress", "__version__",
+    "DEFAULTS", "Group", "Hidden", "Model", "NewUser", "Progress", "RANKINGS", "TopN",
+    "__version__",
     "as_ratings_matrix", "baseline_only", "baseline_rmse", "compare_lists", "fit", "fold_in",
     "from_triples", "groups", "holdout", "index_of", "list_scores", "load", "load_items",
     "load_pairs", "load_ratings", "load_test_ratings", "load_user_ratings", "predict",

@@ -1,9 +1,10 @@
 """The commands for ratings files, one function each: split, fit, recommend, predict,
 groups, sweep.
 
-Each takes the parsed arguments (``cli.py``), checks every output path before any work,
-calls library functions and prints. Errors are ValueErrors (or OSErrors) with one line of
-text: ``main.guarded`` prints them and exits with status 2.
+Each takes the parsed arguments (``cli.py``), checks its options (naming them as typed) and
+every output path before any work (an output is never one of the command's inputs), calls
+library functions and prints. Errors are ValueErrors (or OSErrors) with one line of text:
+``main.guarded`` prints them and exits with status 2.
 """
 import csv
 import os
@@ -15,14 +16,34 @@ import numpy as np
 import common
 import em
 import products
-from mixrec import display, ids, metrics, modelfile, outputs, serving, stages
+from mixrec import display, ids, lists, metrics, modelfile, outputs, serving, stages
 from mixrec.itemsfile import load_items
-from mixrec.pairsfile import load_pairs, load_user_ratings
-from mixrec.ratingsfile import data_lines, load_ratings, load_test_ratings
+from mixrec.pairsfile import iter_pairs, load_user_ratings
+from mixrec.ratingsfile import data_lines, load_test_ratings, read
 from mixrec.recommender import fit
 from mixrec.splits import Hidden, holdout, split_lines
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+MAX_SEED = 2 ** 32 - 1
+
+
+def option(name):
+    """A hyper-parameter's name as the command line spells it (n_seeds: --n-seeds)."""
+    return "--" + name.replace("_", "-")
+
+
+def check_fraction(name, value):
+    """A fraction in [0, 1), or ValueError naming the option."""
+    if not (np.isfinite(value) and 0 <= value < 1):
+        raise ValueError(f"{name} must be a fraction in [0, 1), got {value}")
+    return value
+
+
+def check_seed(name, value, low=0, high=MAX_SEED):
+    """An integer option within [low, high], or ValueError naming it."""
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -30,21 +51,45 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 def split_command(args):
     """split: each data line, as written, to the training or the test file."""
-    train_path = outputs.check_output_path(args.out_train, "training")
-    test_path = outputs.check_output_path(args.out_test, "test")
-    if os.path.abspath(train_path) == os.path.abspath(test_path):
+    check_fraction("--test-fraction", args.test_fraction)
+    check_seed("--seed", args.seed)
+    paths = [outputs.check_output_path(args.out_train, "training"),
+             outputs.check_output_path(args.out_test, "test")]
+    for name, path in zip(("--out-train", "--out-test"), paths):
+        outputs.check_not_an_input(path, name, {"ratings": args.ratings})
+    if os.path.abspath(paths[0]) == os.path.abspath(paths[1]):
         raise ValueError("--out-train and --out-test must be two files")
-    header, lines, users = data_lines(args.ratings)
-    to_test = split_lines(users, args.test_fraction, args.seed)
-    for path, chosen in ((train_path, ~to_test), (test_path, to_test)):
-        with outputs.atomic_write(path, "w") as f:
+    header, lines, users, items = data_lines(args.ratings, columns=args.columns)
+    pairs = _pair_groups(users, items, args)
+    to_test = split_lines(users, args.test_fraction, args.seed, groups=pairs)
+    with outputs.atomic_writes(paths) as (train, test):  # both, or neither
+        for f, chosen in ((train, ~to_test), (test, to_test)):
             if header:
                 f.write(header + "\n")
             f.writelines(line + "\n" for line, keep in zip(lines, chosen) if keep)
+    repeated = len(lines) - len(set(pairs)) if pairs is not None else 0
     print(f"{args.ratings}: {len(lines)} ratings of {len(set(users))} users; "
-          f"{int((~to_test).sum())} to {train_path}, {int(to_test.sum())} to {test_path} "
-          f"(seed {args.seed}; every user keeps a training rating)")
+          f"{int((~to_test).sum())} to {paths[0]}, {int(to_test.sum())} to {paths[1]} "
+          f"(seed {args.seed}; every user keeps a training rating"
+          + (f"; the {repeated} lines repeating a pair go with it" if repeated else "") + ")")
     return 0
+
+
+def _pair_groups(users, items, args):
+    """Each line's (user, item) pair as a number, so that a pair rated twice is split as
+    one; ValueError naming the lines with --duplicates refuse."""
+    keys = np.unique(np.array([f"{u}\x00{i}" for u, i in zip(users, items)], dtype=object),
+                     return_inverse=True)[1]
+    if len(np.unique(keys)) == len(keys):
+        return None
+    if args.duplicates == "refuse":
+        first = {}
+        for line, key in enumerate(keys.tolist()):
+            if key in first:
+                raise ValueError(f"{args.ratings}: the pair of data line {first[key] + 1} is "
+                                 f"rated again on data line {line + 1} (--duplicates refuse)")
+            first[key] = line
+    return keys
 
 
 # ---------------------------------------------------------------------------------------
@@ -53,10 +98,13 @@ def split_command(args):
 def fit_command(args):
     """fit: load, evaluate if asked (held out or a test file), fit, save, report."""
     out = outputs.check_output_path(args.out, "model", (".npz",))
+    inputs = {"ratings": args.ratings, "test": args.test}
+    outputs.check_not_an_input(out, "--out", inputs)
     if args.plot:
         outputs.check_output_path(args.plot, "plot", PLOT_SUFFIXES)
-    if not 0 <= args.holdout < 1:
-        raise ValueError(f"--holdout must be in [0, 1), got {args.holdout}")
+        outputs.check_not_an_input(args.plot, "--plot", {**inputs, "model (--out)": out})
+    check_fraction("--holdout", args.holdout)
+    check_seed("--seed", args.seed)
     if args.keep_evaluated and not args.holdout:
         raise ValueError("--keep-evaluated needs --holdout above 0")
     if args.plot and not (args.test or args.holdout):
@@ -66,23 +114,33 @@ def fit_command(args):
         display.require_matplotlib()
     hyper = {name: getattr(args, name) for name in stages.DEFAULTS
              if getattr(args, name) is not None}
-    stages.check_hyper_parameters(hyper, args.seed)  # before the (long) load and fit
+    stages.check_hyper_parameters(hyper, args.seed, spell=option)  # before the long load
     args.client = _connect(args.scheduler)
-    X, user_ids, item_ids, times = load_ratings(
-        args.ratings, progress=display.load_progress(args.ratings, args.quiet), timestamps=True)
-    times = times if np.isfinite(times).any() else None
+    found = read(args.ratings, columns=args.columns, duplicates=args.duplicates,
+                 progress=display.load_progress(args.ratings, args.quiet))
+    X, user_ids, item_ids = found.X, found.user_ids, found.item_ids
+    stages.check_sizes({**stages.DEFAULTS, **hyper}, X.shape, spell=option)
+    times = found.times if np.isfinite(found.times).any() else None
     print(f"== {args.ratings}: {len(user_ids)} users x {len(item_ids)} items, {X.nnz} "
-          f"ratings" + (", with timestamps" if times is not None else ""))
+          f"ratings" + (", with timestamps" if times is not None else "")
+          + (f"; {found.merged} pairs rated more than once merged ({found.policy}: "
+             f"{found.lines - X.nnz} lines folded into them)" if found.merged else ""))
     traces, sides = {}, {}
     evaluated, held_out, source, saved_note = None, None, None, None
     if args.test:
-        held_out = load_test_ratings(args.test, user_ids, item_ids, timestamps=True)
+        held_out = load_test_ratings(args.test, user_ids, item_ids, timestamps=True,
+                                     columns=args.columns)
         source = args.test
-        evaluated = model = _fit(X, times, args, hyper, traces, "every rating of RATINGS", sides)
+        evaluated = model = _fit(X, times, args, hyper, traces,
+                                 f"every rating of {args.ratings}", sides)
         saved_note = f"fitted on all {X.nnz} ratings of {args.ratings}"
     elif args.holdout:
-        X_fit, hidden, times_fit, times_hidden = holdout(X, args.holdout, seed=0,
-                                                               times=times)
+        if times is None:
+            X_fit, hidden = holdout(X, args.holdout, seed=0)
+            times_fit = times_hidden = None
+        else:
+            X_fit, hidden, times_fit, times_hidden = holdout(X, args.holdout, seed=0,
+                                                             times=times)
         if len(hidden.values) == 0:
             raise ValueError(f"no rating is held out (--holdout {args.holdout}, and every user "
                              "keeps one): there is nothing to evaluate on")
@@ -115,12 +173,11 @@ def fit_command(args):
 
 
 def _fit(X, times, args, hyper, traces, what, sides=None):
-    """fit with progress on stderr (and each run's trace, and each stage's
-    side, recorded)."""
+    """fit with progress on stderr (and each run's trace, and each stage's side, recorded)."""
     progress = display.FitProgress(args.quiet, traces, what)
     try:
-        return fit(X, seed=args.seed, times=times, callback=progress,
-                               client=args.client, **hyper)
+        return fit(X, seed=args.seed, times=times, callback=progress, client=args.client,
+                   **hyper)
     finally:
         progress.close()
         if sides is not None:
@@ -153,8 +210,7 @@ def report_evaluation(model, X_train, held_out, source):
     """Print held-out RMSEs beside the simple predictors, calibration and top-n lists;
     return the RMSEs by name."""
     rows, cols, values, times = held_out
-    pred, std = serving.predict(model, rows, cols, unknown=True, return_std=True,
-                                    times=times)
+    pred, std = serving.predict(model, rows, cols, unknown=True, return_std=True, times=times)
     scores = {"mixture recommender": common.rmse(pred, values),
               **metrics.baseline_rmse(X_train, model, Hidden(rows, cols, values),
                                       times=times)}
@@ -167,11 +223,11 @@ def report_evaluation(model, X_train, held_out, source):
     print(f"Uncertainty: {one:.1%} of the held-out ratings lie within one predicted standard "
           f"deviation, {two:.1%} within two (a Gaussian: 68.3%, 95.4%); mean std "
           f"{std.mean():.3f}")
-    lists = metrics.compare_lists(model, X_train, Hidden(rows, cols, values), n=10)
-    print(f"Top-10 lists of the {lists['users']} users with a relevant held-out rating "
-          f"(relevant: {lists['relevant']}; every item they did not rate in training ranked):")
+    found = metrics.compare_lists(model, X_train, Hidden(rows, cols, values), n=10)
+    print(f"Top-10 lists of the {found['users']} users with a relevant held-out rating "
+          f"(relevant: {found['relevant']}; every item they did not rate in training ranked):")
     print(f"  {'':<44} {'precision':>9} {'recall':>9} {'NDCG':>9}")
-    for name, (precision, recall, ndcg) in lists["scores"].items():
+    for name, (precision, recall, ndcg) in found["scores"].items():
         print(f"  {name:<44} {precision:>9.4f} {recall:>9.4f} {ndcg:>9.4f}")
     return scores
 
@@ -179,12 +235,12 @@ def report_evaluation(model, X_train, held_out, source):
 # ---------------------------------------------------------------------------------------
 # Using a model: recommend, predict, groups
 
-def _open_model(path):
+def open_model(path):
     """The model and its ratings file's ids, from a file `fit` wrote."""
     model, extras = modelfile.load(path, extras=True)
     if not {"user_ids", "item_ids"} <= set(extras):
         raise ValueError(f"{path} is a model without its ratings file's ids: write it with "
-                         "`fit`")
+                         "`fit` (or Recommender.save)")
     user_ids, item_ids = extras["user_ids"], extras["item_ids"]
     if np.ndim(user_ids) != 1 or np.ndim(item_ids) != 1:
         raise ValueError(f"{path}: its ids must be 1-D arrays, got shapes {np.shape(user_ids)} "
@@ -217,115 +273,121 @@ def _titles(path, item_ids):
     return np.where(found >= 0, titles[order][np.maximum(found, 0)], "")
 
 
+def _ranking(args):
+    """The ranking the options ask for (--ranking, or its older spellings)."""
+    return "cautious" if args.cautious else "relevance" if args.relevant else args.ranking
+
+
 def recommend_command(args):
     """recommend: one user's list, a new user's, or every user's (to --out)."""
+    ranking = _ranking(args)
+    n = check_seed("-n", args.n, 1, 2 ** 63 - 1)
     if args.all:
-        return _recommend_all(args)
+        return _recommend_all(args, ranking, n)
     if args.out:
         raise ValueError("--out goes with --all (a single list is printed)")
-    n = common.check_integer("-n", args.n, 1)
-    model, user_ids, item_ids = _open_model(args.model)
+    model, user_ids, item_ids = open_model(args.model)
     titles = _titles(args.items, item_ids)
     if args.ratings:
-        user, who, n_rated = _new_user(model, item_ids, args.ratings)
+        user, who, n_rated = _new_user(model, item_ids, args)
     else:
         user = _find_user(user_ids, args.user)
         who = f"user {display.safe(args.user)}"
         n_rated = int(model.rated_indptr[user + 1] - model.rated_indptr[user])
-    items, scores = serving.top_n(model, None, user, n, cautious=args.cautious,
-                                      relevant=args.relevant)
-    if isinstance(user, serving.NewUser):
-        _, std = serving.predict_new(model, user, items, return_std=True)
-    else:
-        _, std = serving.predict(model, np.full(len(items), user), items, return_std=True)
-    print(f"Best {len(items)} of the {len(item_ids) - n_rated} items {who} has not rated"
-          + (" (ranked by prediction - 1 std)" if args.cautious else
-             " (ranked by the chance of a relevant rating)" if args.relevant else "") + ":")
-    for rank, (item, score, sd) in enumerate(zip(items, scores, std), 1):
+    found = lists.top_n(model, None, user, n, ranking=ranking)
+    print(f"Best {len(found.items)} of the {len(item_ids) - n_rated} items {who} has not "
+          f"rated, ranked by {lists.RANKINGS[ranking]}:")
+    for rank, (item, score, sd, key) in enumerate(zip(*found), 1):
         title = f"  {display.safe(titles[item])}" if titles is not None and titles[item] else ""
-        print(f"{rank:>3}. item {display.safe(ids.texts(item_ids[[item]])[0])}: "
-              f"{score:.2f} +- {sd:.2f}{title}")
+        ranked = (f"chance {key:.2%}, " if ranking == "relevance" else
+                  f"bound {key:.2f}, " if ranking == "cautious" else "")
+        print(f"{rank:>3}. item {display.safe(ids.texts(item_ids[[item]])[0])}: {ranked}"
+              f"rating {score:.2f} +- {sd:.2f}{title}")
     return 0
 
 
-def _new_user(model, item_ids, path):
+def _new_user(model, item_ids, args):
     """A user placed from an 'item rating [timestamp]' file, without a refit."""
-    items, ratings, times = load_user_ratings(path)
+    items, ratings, times = load_user_ratings(args.ratings, columns=args.columns)
     cols = ids.index_of(item_ids, items)
     unknown = int((cols < 0).sum())
     start = time.perf_counter()
     user = serving.fold_in(model, cols, ratings, times=times)
-    print(f"Placed a new user from {len(ratings) - unknown} ratings of {path} in "
+    print(f"Placed a new user from {len(ratings) - unknown} ratings of {args.ratings} in "
           f"{(time.perf_counter() - start) * 1e3:.1f} ms" + (
               f" ({unknown} of items the model lacks, left out)" if unknown else ""))
     return user, "the new user", len(user.rated)
 
 
-def _recommend_all(args):
-    """recommend --all: user,rank,item,score,std for every user, to a CSV file."""
+# Users whose lists are computed and written at a time: what --all holds is bounded.
+USERS_PER_BLOCK = 50_000
+
+
+def _recommend_all(args, ranking, n):
+    """recommend --all: user,rank,item,score,std,key for every user, to a CSV file."""
     if not args.out:
         raise ValueError("--all writes every user's list: give --out FILE.csv")
     out = outputs.check_output_path(args.out, "recommendations")
-    n = common.check_integer("-n", args.n, 1)
-    model, user_ids, item_ids = _open_model(args.model)
+    outputs.check_not_an_input(out, "--out", {"model": args.model, "items": args.items})
+    model, user_ids, item_ids = open_model(args.model)
+    n = min(n, len(item_ids))
     start = time.perf_counter()
-    items, scores, std = serving.top_n_all(model, None, n, cautious=args.cautious,
-                                               relevant=args.relevant)
     user_text, item_text = ids.texts(user_ids), ids.texts(item_ids)
     with outputs.atomic_write(out, "w") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["user", "rank", "item", "score", "std"])
-        for block in range(0, len(user_ids), 10_000):
-            rows = slice(block, block + 10_000)
+        writer.writerow(["user", "rank", "item", "score", "std", "key"])
+        for first in range(0, len(user_ids), USERS_PER_BLOCK):
+            block = np.arange(first, min(first + USERS_PER_BLOCK, len(user_ids)))
+            found = lists.top_n_all(model, None, n, ranking=ranking, users=block)
             writer.writerows(
-                (user_text[u], rank + 1, item_text[i], f"{s:.4f}", f"{e:.4f}")
-                for u, row_items, row_scores, row_std in zip(
-                    range(block, min(block + 10_000, len(user_ids))), items[rows],
-                    scores[rows], std[rows])
-                for rank, (i, s, e) in enumerate(zip(row_items, row_scores, row_std))
-                if i >= 0)
+                (user_text[u], rank + 1, item_text[i], f"{s:.4f}", f"{e:.4f}", f"{k:.6g}")
+                for u, row in zip(block.tolist(), zip(*found))
+                for rank, (i, s, e, k) in enumerate(zip(*row)) if i >= 0)
     print(f"Wrote the best {n} items of each of the {len(user_ids)} users to {out} "
           f"({time.perf_counter() - start:.1f} s)")
     return 0
 
 
 def predict_command(args):
-    """predict: a CSV line per pair of a file, ids as written."""
+    """predict: a CSV line per pair of a file, ids as written; the pairs are read,
+    predicted and written a chunk at a time, so memory is bounded whatever their number."""
     out = outputs.check_output_path(args.out, "predictions") if args.out else None
-    model, user_ids, item_ids = _open_model(args.model)
-    users, items, times = load_pairs(args.pairs, known=(user_ids, item_ids),
-                                          timestamps=True)
-    rows, cols = ids.index_of(user_ids, users), ids.index_of(item_ids, items)
-    times = times if np.isfinite(times).any() else None
-    pred, std = serving.predict(model, rows, cols, unknown=True, return_std=True,
-                                    times=times) if args.std else (
-        serving.predict(model, rows, cols, unknown=True, times=times), None)
-    unknown = int(np.sum((rows < 0) | (cols < 0)))
-    if unknown and not args.quiet:
-        print(f"{unknown} pairs name a user or item the model lacks: scored by the baseline",
-              file=sys.stderr)
+    if out is not None:
+        outputs.check_not_an_input(out, "--out", {"model": args.model, "pairs": args.pairs})
+    model, user_ids, item_ids = open_model(args.model)
     header = ["user", "item", "prediction"] + (["std"] if args.std else [])
-    columns = [ids.texts(users), ids.texts(items), [f"{p:.4f}" for p in pred]] + (
-        [[f"{s:.4f}" for s in std]] if args.std else [])
+    unknown = [0]
+
+    def write(f):
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        for users, items, times in iter_pairs(args.pairs, known=(user_ids, item_ids),
+                                              columns=args.columns):
+            rows, cols = ids.index_of(user_ids, users), ids.index_of(item_ids, items)
+            found = serving.predict(model, rows, cols, unknown=True, return_std=args.std,
+                                    times=times if np.isfinite(times).any() else None)
+            pred, std = found if args.std else (found, None)
+            unknown[0] += int(np.sum((rows < 0) | (cols < 0)))
+            columns = [ids.texts(users), ids.texts(items), [f"{p:.4f}" for p in pred]]
+            if args.std:
+                columns.append([f"{s:.4f}" for s in std])
+            writer.writerows(zip(*columns))
     if out is None:
-        _write_csv(sys.stdout, header, columns)
+        write(sys.stdout)
     else:
         with outputs.atomic_write(out, "w") as f:
-            _write_csv(f, header, columns)
+            write(f)
+    if unknown[0] and not args.quiet:
+        print(f"{unknown[0]} pairs name a user or item the model lacks: scored by the "
+              "baseline", file=sys.stderr)
     return 0
-
-
-def _write_csv(f, header, columns):
-    writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(zip(*columns))
 
 
 def groups_command(args):
     """groups: each taste group, its weight, and the items it rates above and below."""
-    n = common.check_integer("-n", args.n, 1)
-    min_ratings = common.check_integer("--min-ratings", args.min_ratings, 0)
-    model, _, item_ids = _open_model(args.model)
+    n = check_seed("-n", args.n, 1, 2 ** 63 - 1)
+    min_ratings = check_seed("--min-ratings", args.min_ratings, 0, 2 ** 63 - 1)
+    model, _, item_ids = open_model(args.model)
     titles = _titles(args.items, item_ids)
     counts = np.bincount(model.rated_indices, minlength=len(item_ids))
     known = counts >= min_ratings
@@ -353,22 +415,27 @@ def groups_command(args):
 
 def sweep_command(args):
     """sweep: the course's model K by K on a ratings file (``ratings_experiment``)."""
-    ratings_experiment(args.ratings, args.k, args.seeds, args.holdout, args.quiet)
+    for K in args.k:
+        check_seed("--k", K, 1, 2 ** 31 - 1)
+    for seed in args.seeds:
+        check_seed("--seeds", seed)
+    check_fraction("--holdout", args.holdout)
+    ratings_experiment(args.ratings, args.k, args.seeds, args.holdout, args.quiet,
+                       columns=args.columns, duplicates=args.duplicates)
     return 0
 
 
-def ratings_experiment(path, Ks, seeds, fraction, quiet=False):
+def ratings_experiment(path, Ks, seeds, fraction, quiet=False, *, columns=None,
+                       duplicates=None):
     """Fit a ratings file at each K on a training split; compare held-out RMSEs.
 
     Every line of the file is a rating, 0 included: the course's model is fitted to the
     stored pattern (``products.summarise(..., stored_zeros=True)``), so a rating of 0 is a
     rating here too, never a missing entry.
     """
-    for K in Ks:
-        common.check_integer("--k", K, 1)
-    for seed in seeds:
-        common.check_seed(seed)
-    X, user_ids, item_ids = load_ratings(path, progress=display.load_progress(path, quiet))
+    found = read(path, columns=columns, duplicates=duplicates,
+                 progress=display.load_progress(path, quiet))
+    X, user_ids, item_ids = found.X, found.user_ids, found.item_ids
     stages.check_training(X)
     X_train, hidden = holdout(X, fraction, seed=0)
     if len(hidden.values) == 0:
@@ -394,8 +461,9 @@ def ratings_experiment(path, Ks, seeds, fraction, quiet=False):
             print(f"{K:>4} skipped: more components than the {X.shape[0]} users")
             continue
         start = time.perf_counter()
-        best = em.best_run(ratings, K, seeds,
-                           callback=None if quiet else display.sweep_progress(K, seeds))
+        progress = display.SweepProgress(K, seeds, quiet)
+        best = em.best_run(ratings, K, seeds, callback=progress)
+        progress.close()
         seconds = time.perf_counter() - start
         pred = em.predict(ratings, best.mixture, hidden.rows, hidden.cols)
         results[K] = common.rmse(pred, hidden.values)

@@ -22,40 +22,79 @@ def on_terminal(stream=None):
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def load_progress(path, quiet=False):
-    """A ``load_ratings`` progress that reports every tenth of the file on stderr."""
-    start, shown = time.perf_counter(), [-1]
+class LoadProgress:
+    """A ``read`` / ``load_ratings`` progress on stderr: on a terminal one line that updates
+    in place, elsewhere (a log) one line once the file is read."""
 
-    def progress(done, total):
-        if quiet:
+    def __init__(self, path, quiet=False, stream=None):
+        self.path, self.quiet = path, quiet
+        self.stream = sys.stderr if stream is None else stream
+        self.live = on_terminal(self.stream)
+        self.start, self.shown_at, self.finished = time.perf_counter(), 0.0, False
+
+    def __call__(self, done, total):
+        if self.quiet or self.finished:
             return
-        tenth = 10 * done // max(total, 1)
-        if tenth > shown[0]:
-            shown[0] = tenth
-            print(f"  loading {path}: {done / 1e6:.0f} of {total / 1e6:.0f} MB "
-                  f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
-    return progress
+        now = time.perf_counter()
+        line = (f"  loading {safe(self.path)}: {done / 1e6:.0f} of {total / 1e6:.0f} MB "
+                f"({now - self.start:.1f} s)")
+        if done >= total:
+            self.finished = True
+            line = (f"  loaded {safe(self.path)} ({total / 1e6:.0f} MB) in "
+                    f"{now - self.start:.1f} s")
+            print(("\r\x1b[K" if self.live else "") + line, file=self.stream, flush=True)
+        elif self.live and now - self.shown_at > 0.2:
+            self.shown_at = now
+            print("\r\x1b[K" + line, end="", file=self.stream, flush=True)
 
 
-def sweep_progress(K, seeds):
-    """A ``run`` callback for em.best_run that reports each iteration on stderr."""
-    start, seed = time.perf_counter(), iter(seeds)
-    current = [None]
+def load_progress(path, quiet=False):
+    """A progress for reading a ratings file (``LoadProgress``)."""
+    return LoadProgress(path, quiet)
 
-    def callback(iteration, ll):
+
+class SweepProgress:
+    """An ``em.best_run`` callback for the sweep: on a terminal one line per K that updates
+    at each iteration; elsewhere one line per run (seed) as it ends."""
+
+    def __init__(self, K, seeds, quiet=False, stream=None):
+        self.K, self.seeds, self.quiet = K, iter(seeds), quiet
+        self.stream = sys.stderr if stream is None else stream
+        self.live = on_terminal(self.stream)
+        self.start = time.perf_counter()
+        self.seed = self.ll = None
+        self.iterations = 0
+
+    def __call__(self, iteration, ll):
         if iteration == 1:  # best_run starts the next seed's run
-            current[0] = next(seed)
-        print(f"  K = {K} seed {current[0]} iteration {iteration}: log-likelihood {ll:.4f} "
-              f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
-    return callback
+            self._run_done()
+            self.seed = next(self.seeds)
+        self.iterations, self.ll = iteration, ll
+        if self.live and not self.quiet:
+            print(f"\r\x1b[K  K = {self.K} seed {self.seed} iteration {iteration}: "
+                  f"log-likelihood {ll:.4f} ({time.perf_counter() - self.start:.1f} s)",
+                  end="", file=self.stream, flush=True)
+
+    def _run_done(self):
+        if self.seed is None or self.quiet or self.live:
+            return
+        print(f"  K = {self.K} seed {self.seed}: {self.iterations} iterations, log-likelihood "
+              f"{self.ll:.4f} ({time.perf_counter() - self.start:.1f} s)", file=self.stream,
+              flush=True)
+
+    def close(self):
+        """End the display: the last run's line, or the end of the updating line."""
+        self._run_done()
+        if self.live and not self.quiet and self.seed is not None:
+            print("\r\x1b[K", end="", file=self.stream, flush=True)
 
 
 class FitProgress:
-    """A ``recommender.fit`` callback: progress per stage on stderr, and each run's trace.
+    """A ``fit`` callback: progress per stage on stderr, and each run's trace.
 
-    On a terminal, one line per stage that updates in place (stage, runs still going,
-    iteration, elapsed time and an estimate of the time left); elsewhere (a log file) one
-    plain line as each stage starts and one as the fit ends.
+    On a terminal, one line per stage that updates in place (the stage, its iteration, the
+    elapsed time and an estimate of the time left) and ends as "done in N s"; elsewhere (a
+    log file) one plain line as the fit starts and one as it ends.
     """
 
     def __init__(self, quiet, traces, what, stream=None):
@@ -76,17 +115,16 @@ class FitProgress:
             return
         now = time.perf_counter()
         if progress.stage != self.stage:
+            if self.stage is None and not self.live:
+                print(f"  fitting on {self.what}: {progress.n_stages} stages of "
+                      f"{progress.n_runs} EM runs", file=self.stream, flush=True)
             self._stage_done(now)
             self.stage, self.side, self.stage_start = progress.stage, progress.side, now
-            self.n_stages = progress.n_stages
-            if not self.live:
-                print(f"  {self._name(progress)}: {progress.n_runs} EM runs "
-                      f"({now - self.start:.1f} s)", file=self.stream, flush=True)
-        self.going = progress.run
+            self.name = self._name(progress)
         if self.live and (now - self.shown_at > 0.2 or progress.iteration == 1):
             self.shown_at = now
             left = self._time_left(progress, now)
-            line = (f"  {self._name(progress)}: iteration {progress.iteration}, "
+            line = (f"  {self.name}: iteration {progress.iteration}, "
                     f"{now - self.start:.0f} s elapsed" + (f", about {left:.0f} s left"
                                                              if left is not None else ""))
             print("\r\x1b[K" + line, end="", file=self.stream, flush=True)
@@ -97,26 +135,31 @@ class FitProgress:
         return f"stage {progress.stage}/{progress.n_stages}, {progress.side} as rows"
 
     def _stage_done(self, now):
-        if self.stage is not None and self.stage > 0:
+        """Close the stage's line: on a terminal it ends as done, not as time left."""
+        if self.stage is None:
+            return
+        if self.stage > 0:
             self.stage_seconds.setdefault(self.side, []).append(now - self.stage_start)
-        if self.live and self.stage is not None:
-            print(file=self.stream)
+        if self.live:
+            print(f"\r\x1b[K  {self.name}: done in {now - self.stage_start:.1f} s",
+                  file=self.stream, flush=True)
 
     def _time_left(self, progress, now):
-        """Seconds left: the stages to come, at the pace of the finished ones of their side
-        (the current one from its own pace when none has finished)."""
+        """Seconds left: the stages to come, at the pace of the finished ones (None before
+        one has finished)."""
         done = [s for seconds in self.stage_seconds.values() for s in seconds]
         if not done:
             return None
         pace = sum(done) / len(done)
-        return max(0.0, pace * (progress.n_stages - progress.stage + 1) - (now - self.stage_start))
+        return max(0.0, pace * (progress.n_stages - progress.stage + 1)
+                   - (now - self.stage_start))
 
     def close(self):
-        """End the progress display (its last line, and the total time)."""
+        """End the progress display: the last stage's line, and the total time."""
         if self.quiet or self.stage is None:
             return
-        if self.live:
-            print(file=self.stream)
+        self._stage_done(time.perf_counter())
+        self.stage = None
         print(f"  fitted in {time.perf_counter() - self.start:.1f} s", file=self.stream,
               flush=True)
 

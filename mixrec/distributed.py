@@ -27,8 +27,8 @@ from scipy import sparse
 import common
 import em
 import products
-from mixrec import ids, mixtures, ratingsfile, stages
-from mixrec.ratings import finite_column
+from mixrec import ids, mixtures, stages
+from mixrec.ratings import RepeatedPair, build, finite_column
 
 # The cluster's own errors that mean "a worker and what it held were lost".
 _LOST = ("KilledWorker", "FutureCancelledError", "CancelledError", "CommClosedError")
@@ -174,10 +174,9 @@ def _gather_block(first, last, d, *shares):
     cols = np.concatenate([s[1] for s in shares]) if shares else np.zeros(0, int)
     values = np.concatenate([s[2] for s in shares]) if shares else np.zeros(0)
     try:
-        X, _ = ratingsfile.build_matrix(rows, cols, values, (last - first, d))
-    except ratingsfile.RepeatedPair:
+        return build(rows, cols, values, (last - first, d), duplicates="refuse").X
+    except RepeatedPair:
         raise ValueError("a (user, item) pair is rated twice in the frame") from None
-    return X
 
 
 def _block_total(piece):

@@ -1,23 +1,53 @@
 """Items files: each item's id and title (MovieLens ``movies.csv``, ``u.item``, or any
-semicolon- or tab-separated file of ids and titles), for lists shown with their titles."""
+semicolon- or tab-separated file of ids and titles), for lists shown with their titles.
+
+Read as CSV (RFC 4180): a quoted title may hold separators, quotes doubled and line breaks;
+a record is bounded as a line of any other file is (``MAX_LINE``), so a quote left open is
+an error naming the line it opened on, as soon as it runs past that bound or the file's
+end, never a title that swallows the file. Compressed files are read as they are.
+"""
 import csv
 
 import numpy as np
 
 from mixrec import ids
-from mixrec.textfiles import MAX_LINE, check_regular_file, names_columns
+from mixrec.textfiles import MAX_LINE, names_columns, numbered_lines, open_text
 
 
-def _records(reader, path, start):
-    """The rows of a csv reader; its errors (a quote open at the end) name their line."""
-    while True:
+class _Records:
+    """A file's decoded lines, with their ends, for ``csv.reader``: it counts the lines and
+    the characters of the record being read, and refuses one longer than MAX_LINE."""
+
+    def __init__(self, stream, path, encoding):
+        self.lines = numbered_lines(stream, path)
+        self.path, self.encoding = path, encoding
+        self.number = self.start = 0  # the last line read; the line the record started on
+        self.length = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        number, line, _, _ = next(self.lines)
+        self.number = number
+        self.start = self.start or number
+        self.length += len(line) + 1
+        if self.length > MAX_LINE:
+            raise ValueError(f"{self.path}, line {self.start}: a record runs past "
+                             f"{MAX_LINE // 2 ** 20} MiB (a quote left open?)")
         try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            raise ValueError(f"{path}, line {start()}: a quote is left open or a field is "
-                             f"malformed ({err})") from None
+            text = line.decode(self.encoding)
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{self.path}, line {number}: not UTF-8 text ({err.reason}); "
+                             "movies.csv is UTF-8, u.item latin-1") from None
+        if "\x00" in text:
+            raise ValueError(f"{self.path}, line {number}: holds a NUL byte")
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark
+        return text + "\n"
+
+    def record_done(self):
+        self.start, self.length = 0, 0
 
 
 def load_items(path):
@@ -26,8 +56,7 @@ def load_items(path):
     MovieLens ``movies.csv`` (``movieId,title,genres``: a header, titles quoted where they
     hold commas, UTF-8) or ``u.item`` (``id|title|date|...``, ``|``-separated, latin-1, no
     header), told apart by their content; semicolon- or tab-separated files too. An id
-    given twice keeps its first title. A quote left open is an error naming its line,
-    never a title that swallows the rest of the file.
+    given twice keeps its first title.
 
     Returns
     -------
@@ -35,36 +64,34 @@ def load_items(path):
         Typed as ``load_ratings`` types them.
     titles : ndarray of object (str), shape (m,)
     """
-    check_regular_file(path, "items")
-    with open(path, "rb") as f:
-        first = f.readline(MAX_LINE + 1)
-    pipe = first.split(b"|")[0].strip().isdigit()
+    with open_text(path, "items") as stream:
+        first = next(numbered_lines(stream, path), (1, b"", 0, 0))[1]
+    pipe = first.split(b"|")[0].strip(b" \t").isdigit()
     counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
     delimiter = "|" if pipe else max(counts, key=counts.get)
-    encoding = "latin-1" if pipe else "utf-8-sig"
     titles = {}
-    try:
-        with open(path, newline="", encoding=encoding) as f:
-            reader = csv.reader(f, delimiter=delimiter, strict=True,
-                                quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
-            start = 1  # the line the next record starts on
-            for row in _records(reader, path, lambda: start):
-                if reader.line_num > start and any("\n" in field or "\r" in field
-                                                   for field in row):
-                    raise ValueError(f"{path}, line {start}: a quote is left open (its field "
-                                     f"runs on to line {reader.line_num})")
-                number, start = start, reader.line_num + 1
-                if not row or not "".join(row).strip():
-                    continue
-                if len(row) < 2:
-                    raise ValueError(f"{path}, line {number}: expected 'id{delimiter}"
-                                     f"title...', got {len(row)} field")
-                if number == 1 and not pipe and names_columns([c.strip() for c in row]):
-                    continue  # the header, "movieId,title,genres"
-                titles.setdefault(row[0].strip(), row[1].strip())
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not UTF-8 text ({err.reason}); movies.csv is UTF-8, "
-                         "u.item latin-1") from None
+    with open_text(path, "items") as stream:
+        records = _Records(stream, path, "latin-1" if pipe else "utf-8")
+        reader = csv.reader(records, delimiter=delimiter, strict=True,
+                            quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:
+                raise ValueError(f"{path}, line {records.start or records.number}: a quote is "
+                                 f"left open or a field is malformed ({err})") from None
+            number = records.start
+            records.record_done()
+            if not row or not "".join(row).strip(" \t"):
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{path}, line {number}: expected 'id{delimiter}title...', "
+                                 f"got {len(row)} field")
+            if number == 1 and not pipe and names_columns([c.strip(" \t") for c in row]):
+                continue  # the header, "movieId,title,genres"
+            titles.setdefault(row[0].strip(" \t"), row[1].strip(" \t"))
     if not titles:
         raise ValueError(f"{path} holds no items")
     item_ids = ids.typed(titles)

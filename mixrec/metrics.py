@@ -4,8 +4,8 @@ import numpy as np
 
 import common
 from mixrec.ratings import as_ratings_matrix
-from mixrec.serving import (baseline_only, predict, relevance_threshold, top_by_scores,
-                            top_n_all)
+from mixrec.lists import relevance_threshold, top_by_scores, top_n_all
+from mixrec.serving import baseline_only, predict
 
 
 def baseline_rmse(X_train, model, held_out, *, times=None):
@@ -70,7 +70,10 @@ def _ratings(X):
 
 def list_scores(lists, users, relevant_rows, relevant_cols, n):
     """Mean precision, recall and NDCG at n of lists (u, n) for these users (u,), given the
-    relevant (row, col) pairs; each user counts once."""
+    relevant (row, col) pairs; each user counts once. A list shorter than n (fewer items
+    than n) counts its missing places as misses."""
+    if lists.shape[1] < n:
+        lists = np.pad(lists, ((0, 0), (0, n - lists.shape[1])), constant_values=-1)
     d_key = int(max(lists.max(initial=0), relevant_cols.max(initial=0))) + 1
     relevant_keys = np.unique(relevant_rows.astype(np.int64) * d_key + relevant_cols)
     list_keys = users[:, None].astype(np.int64) * d_key + np.maximum(lists, 0)
@@ -103,17 +106,19 @@ def compare_lists(model, X_train, held_out, n=10):
         return out
     d = len(model.item_bias)
     popularity = np.bincount(model.rated_indices, minlength=d).astype(float)
+    def popular(block):
+        return (np.broadcast_to(popularity, (len(block), d)),) * 2
     lists = {
-        "mixture recommender, by chance of relevance": top_n_all(model, X_train, n,
-                                                                 relevant=True, users=users)[0],
-        "mixture recommender, by predicted rating": top_n_all(model, X_train, n,
-                                                              users=users)[0],
-        "mixture recommender, cautious (- 1 std)": top_n_all(model, X_train, n, cautious=True,
-                                                             users=users)[0],
-        "best baseline score": top_n_all(baseline_only(model), X_train, n, users=users)[0],
-        "most popular": top_by_scores(lambda block: (np.broadcast_to(popularity, (len(block), d)),
-                                                     np.broadcast_to(popularity, (len(block), d))),
-                                      users, *_training_pattern(model, X_train), d, n)[0],
+        "mixture recommender, by chance of relevance": top_n_all(
+            model, X_train, n, ranking="relevance", users=users).items,
+        "mixture recommender, by predicted rating": top_n_all(
+            model, X_train, n, ranking="rating", users=users).items,
+        "mixture recommender, cautious (- 1 std)": top_n_all(
+            model, X_train, n, ranking="cautious", users=users).items,
+        "best baseline score": top_n_all(baseline_only(model), X_train, n, ranking="rating",
+                                         users=users).items,
+        "most popular": top_by_scores(popular, users, *_training_pattern(model, X_train), d,
+                                      n)[0],
     }
     for name, chosen in lists.items():
         out["scores"][name] = list_scores(chosen, users, rel_rows, rel_cols, n)

@@ -55,6 +55,78 @@ def check_output_path(path, what, suffixes=()):
     return path
 
 
+def check_not_an_input(path, option, inputs):
+    """ValueError when an output path is (or would replace) one of the command's inputs:
+    ``inputs`` maps each input's option to its path. Compared as files (the same file under
+    another name, a link), and as paths for an output that does not exist yet."""
+    out = os.path.realpath(path)
+    for name, source in inputs.items():
+        if source is None:
+            continue
+        same = out == os.path.realpath(source)
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(path, source)
+        if same:
+            raise ValueError(f"{option} {path} is the {name} file this command reads: write "
+                             "the output elsewhere (it would replace its own input)")
+
+
+@contextlib.contextmanager
+def atomic_writes(paths, mode="w"):
+    """Write several files all at once: yields a list of file objects; only when every one
+    is complete are they renamed over their targets, so a failure (a full disk) or an
+    interruption while writing any of them leaves every target as it was."""
+    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    if len(set(paths)) != len(paths):
+        raise ValueError("the output files must be different files")
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(_deferred(path, mode)) for path in paths]
+        yield [f for f, _ in files]
+        for _, commit in files:
+            commit.prepare()
+        for _, commit in files:
+            commit.rename()
+
+
+class _Commit:
+    """The last steps of one deferred write: flush and name it, then rename it in place."""
+
+    def __init__(self, f, fd, folder, name, path, temporary):
+        self.f, self.fd, self.folder, self.name = f, fd, folder, name
+        self.path, self.temporary = path, temporary
+
+    def prepare(self):
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        _keep_mode(self.path, self.f.fileno())
+        if self.temporary is None:
+            self.temporary = _link_unnamed(self.f.fileno(), self.folder, self.name)
+
+    def rename(self):
+        os.replace(self.temporary, self.path)
+        self.temporary = None
+        _sync_folder(self.folder)
+
+
+@contextlib.contextmanager
+def _deferred(path, mode):
+    """A temporary file for path and its _Commit; removed unless the commit renamed it."""
+    folder, name = os.path.split(path)
+    _remove_stale_temporaries(folder, name)
+    fd, temporary = _open_temporary(folder, name)
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+    commit = None
+    try:
+        with os.fdopen(fd, mode, **text) as f:
+            commit = _Commit(f, fd, folder, name, path, temporary)
+            yield f, commit
+    finally:
+        leftover = commit.temporary if commit is not None else temporary
+        if leftover is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Write ``path`` all at once: yields a file object; on success the file replaces the

@@ -1,18 +1,137 @@
-"""Ratings matrices: from columns (``from_triples``), and what counts as a rating.
+"""Ratings matrices: from triples (a file's lines, a data frame's columns), the policy for a
+pair rated more than once, and what counts as a rating.
 
 ``from_triples`` turns columns of users, items and ratings (a pandas data frame's, say) into
-a sparse user x item matrix, with the id rules of ratings files (``ids.py``);
-``as_ratings_matrix`` is the recommender's convention: every stored entry of a sparse
-matrix is a rating, zeros included.
+a sparse user x item matrix, with the id rules of ratings files (``ids.py``); ``build`` is
+what every reader shares: triples to a matrix, repeated pairs merged by ``DUPLICATES``'
+policies; ``as_ratings_matrix`` is the recommender's convention: every stored entry of a
+sparse matrix is a rating, zeros included.
 """
+from typing import NamedTuple
+
 import numpy as np
 from scipy import sparse
 
 from common import check_ratings
-from mixrec import ids, ratingsfile
+from mixrec import ids
+from mixrec.baseline import check_times
+
+# What to do with a (user, item) pair rated more than once (FilmTrust, Epinions and CiaoDVD,
+# as published, hold such pairs; scikit-surprise and myFM take every line as a rating):
+DUPLICATES = {
+    "latest": "keep the rating with the latest timestamp (a line without one is older than "
+              "any with one; of equals, the later line)",
+    "mean": "the mean of the pair's ratings (and its latest timestamp)",
+    "first": "keep the first line's rating",
+    "refuse": "refuse the file, naming both lines",
+}
 
 
-def from_triples(users, items, ratings, *, timestamps=None):
+def default_duplicates(times):
+    """The default policy: the latest rating where the ratings have timestamps, else the
+    mean."""
+    return "latest" if times is not None and not np.isnan(times).all() else "mean"
+
+
+class Built(NamedTuple):
+    """Triples as a matrix (``build``)."""
+
+    X: sparse.csr_array  # (n, d), every rating a stored entry, 0 included
+    times: np.ndarray  # (nnz,) in X's storage order (NaN where unknown), or None
+    merged: int  # pairs rated more than once, each now one rating
+    dropped: int  # triples that merging took away
+    policy: str  # the policy that merged them
+
+
+class RepeatedPair(ValueError):
+    """A (user, item) pair given twice: at positions ``first`` and ``second`` (later)."""
+
+    def __init__(self, first, second):
+        super().__init__(f"the pair at position {first} is given again at {second}")
+        self.first, self.second = first, second
+
+
+def build(rows, cols, values, shape, times=None, duplicates=None):
+    """A CSR array with one stored entry per (row, col), zeros included, in canonical form.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int, shape (m,)
+    values : ndarray of shape (m,)
+    shape : (int, int)
+    times : ndarray of shape (m,) or None
+        Seconds (NaN where unknown): kept beside X's entries, and the order of "latest".
+    duplicates : str or None
+        One of ``DUPLICATES``; None: ``default_duplicates(times)``.
+
+    Returns
+    -------
+    Built
+
+    Raises
+    ------
+    RepeatedPair
+        With ``duplicates="refuse"``, when two triples name the same (row, col): the
+        earliest repeat's positions.
+    """
+    policy = check_duplicates(duplicates) or default_duplicates(times)
+    m = len(rows)
+    # numbering the triples from 1 keeps every entry stored: a sum of positions is never 0
+    position = sparse.coo_array((np.arange(1, m + 1, dtype=np.int64), (rows, cols)),
+                                shape=shape).tocsr()
+    if position.nnz == m:  # no pair twice: the common case costs nothing more
+        order = position.data - 1
+        X = sparse.csr_array((values[order], position.indices, position.indptr), shape=shape)
+        return Built(X, None if times is None else times[order], 0, 0, policy)
+    if policy == "refuse":
+        raise RepeatedPair(*_first_repeat(rows, cols, shape[1]))
+    rows, cols, values, times, merged = _merge(rows, cols, values, times, shape[1], policy)
+    built = build(rows, cols, values, shape, times, "refuse")
+    return built._replace(merged=merged, dropped=m - len(rows), policy=policy)
+
+
+def check_duplicates(duplicates):
+    """The policy's name, or None for the default; ValueError for an unknown one."""
+    if duplicates is not None and duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {', '.join(DUPLICATES)}, got "
+                         f"{duplicates!r}")
+    return duplicates
+
+
+def _merge(rows, cols, values, times, d, policy):
+    """One triple per (row, col) by ``policy``: ``(rows, cols, values, times, merged)``."""
+    key = np.asarray(rows, dtype=np.int64) * d + cols
+    position = np.arange(len(key))
+    if policy == "latest":  # by time (unknown first), then by line: the last wins
+        when = np.full(len(key), -np.inf) if times is None else np.where(np.isnan(times),
+                                                                         -np.inf, times)
+        order = np.lexsort((position, when, key))
+    else:
+        order = np.argsort(key, kind="stable")  # a pair's triples stay in their order
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    counts = np.diff(np.r_[starts, len(key)])
+    pick = order[starts + counts - 1] if policy == "latest" else order[starts]
+    out_values, out_times = values[pick], None if times is None else times[pick]
+    if policy == "mean":
+        out_values = np.add.reduceat(values[order], starts) / counts
+        if times is not None:
+            with np.errstate(invalid="ignore"):  # a pair without any time keeps NaN
+                out_times = np.fmax.reduceat(times[order], starts)
+    return rows[pick], cols[pick], out_values, out_times, int(np.sum(counts > 1))
+
+
+def _first_repeat(rows, cols, d):
+    """Positions (first, second) of the pair whose second appearance comes earliest."""
+    key = np.asarray(rows, dtype=np.int64) * d + cols
+    order = np.argsort(key, kind="stable")  # a pair's appearances stay in file order
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+    second = repeat[np.argmin(order[repeat])]
+    group_start = np.searchsorted(key[order], key[order][second])
+    return int(order[group_start]), int(order[second])
+
+
+def from_triples(users, items, ratings, *, timestamps=None, duplicates=None):
     """A ratings matrix from columns of users, items and ratings, as ``load_ratings`` gives.
 
     Any array-likes: lists, ndarrays, pandas Series (``from_triples(df.userId, df.movieId,
@@ -27,7 +146,10 @@ def from_triples(users, items, ratings, *, timestamps=None):
     ratings : array_like of shape (m,)
         Finite numbers.
     timestamps : array_like of shape (m,) or None
-        Seconds; also return them, in X's storage order.
+        Seconds (NaN where unknown); also return them, in X's storage order.
+    duplicates : str or None
+        What a pair given twice becomes (``DUPLICATES``); by default the latest rating
+        where there are timestamps, else the mean.
 
     Returns
     -------
@@ -40,8 +162,8 @@ def from_triples(users, items, ratings, *, timestamps=None):
     ------
     ValueError
         On columns of different lengths, ids that are neither integers nor strings (or are
-        missing), ratings that are not finite numbers, or a pair given twice, naming the
-        column and position.
+        missing), ratings that are not finite numbers, or (``duplicates="refuse"``) a pair
+        given twice, naming the column and position.
     """
     columns = {"users": users, "items": items, "ratings": ratings}
     if timestamps is not None:
@@ -55,16 +177,17 @@ def from_triples(users, items, ratings, *, timestamps=None):
     user_ids, rows = ids.number(ids.from_values(users, "users"))
     item_ids, cols = ids.number(ids.from_values(items, "items"))
     values = finite_column(ratings, "ratings")
+    times = None if timestamps is None else check_times(timestamps, len(values), "timestamps")
     try:
-        X, order = ratingsfile.build_matrix(rows, cols, values, (len(user_ids), len(item_ids)))
-    except ratingsfile.RepeatedPair as repeat:
+        built = build(rows, cols, values, (len(user_ids), len(item_ids)), times, duplicates)
+    except RepeatedPair as repeat:
         raise ValueError(f"the pair (users[{repeat.first}], items[{repeat.first}]) = "
                          f"({ids.texts(user_ids[rows[[repeat.first]]])[0]}, "
                          f"{ids.texts(item_ids[cols[[repeat.first]]])[0]}) is given again at "
                          f"position {repeat.second}") from None
     if timestamps is None:
-        return X, user_ids, item_ids
-    return X, user_ids, item_ids, finite_column(timestamps, "timestamps")[order]
+        return built.X, user_ids, item_ids
+    return built.X, user_ids, item_ids, built.times
 
 
 def as_ratings_matrix(X):
@@ -98,5 +221,3 @@ def finite_column(values, name):
         raise ValueError(f"{name}[{bad[0]}] is {array[bad[0]]}: every value must be a "
                          "finite number")
     return array
-
-

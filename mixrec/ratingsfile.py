@@ -1,60 +1,98 @@
 """Ratings files, read exactly as written: nothing dropped, nothing invented.
 
-A ratings file holds one rating a line, ``user item rating [timestamp]``. Every such line is
-a rating, whatever its value: 0 and negative ratings included (the course's "0 = missing"
-is a convention of dense matrices, not of files). The matrix ``load_ratings`` returns
-stores every rating, zeros too, so everything downstream reads a stored entry as a rating.
-What the text may hold (separators, headers, comments, quotes, line ends) is
-``textfiles.py``'s; ids are kept verbatim (``ids.py``); timestamps are numbers or ISO dates.
+A ratings file holds one rating a line: a user, an item, a rating and, if there is such a
+column, a timestamp (seconds or an ISO date). Every such line is a rating, whatever its
+value: 0 and negative ratings included (the course's "0 = missing" is a convention of dense
+matrices, not of files). The matrix ``load_ratings`` returns stores every rating, zeros too,
+so everything downstream reads a stored entry as a rating. What the text may hold
+(compression, separators, a header naming the columns in any order, comments, quotes, line
+ends) is ``textfiles.py``'s; ids are kept verbatim (``ids.py``); a pair rated more than once
+becomes one rating by ``ratings.DUPLICATES``' policy.
 
-Refused, naming the file and line: a wrong number of fields, an empty field, a rating that
-is not a finite number, a (user, item) pair rated twice, a line longer than 1 MiB (as soon
-as it is seen), text that is not UTF-8; and, naming the file, one that is not a regular
-file, holds no rating, or is compressed, UTF-16/32 or binary.
+Refused, naming the file and line: a line without the fields the columns need, an empty
+field, a rating that is not a finite number, a timestamp that is not one, a line longer than
+1 MiB (as soon as it is seen), text that is not UTF-8, a NUL byte; and, naming the file, one
+that is not a regular file, holds no rating, or is UTF-16/32, zstd or binary.
 
-Files whose ids are all lossless integers take a fast path (``np.loadtxt`` a block at a
-time, then a check that every id's text is its integer's); every other file, and any file
-with an error, takes the line-by-line path, which names the line.
+Files whose ids are all lossless integers take a fast path (``fastpath.py``); every other
+file, and any file with an error, takes the line-by-line path here, which names the line.
 """
-import io
 import math
-import os
 from array import array
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 
-from mixrec import ids
-from mixrec.textfiles import (MAX_LINE, check_regular_file, each_data_line, line_chunks,
-                              parse_time, shown, sniff, split_fields)
+from mixrec import fastpath, ids
+from mixrec.ratings import RepeatedPair, build, check_duplicates
+from mixrec.textfiles import (each_data_line, expected_fields, is_blank_or_comment,
+                              line_chunks, parse_time, shown, sniff, split_fields)
 
 
-# Bytes the fast path reads at a time: 16 MiB, so that a block's temporaries stay small.
-BLOCK_BYTES = 1 << 24
-
-
-class Ratings(NamedTuple):
-    """What ``load_ratings`` reads (with ``timestamps=True``)."""
+class RatingsFile(NamedTuple):
+    """A ratings file, read (``read``)."""
 
     X: sparse.csr_array  # (n, d), a stored entry for every rating, 0 included
     user_ids: np.ndarray  # (n,)
     item_ids: np.ndarray  # (d,)
     times: np.ndarray  # (nnz,) seconds, in X's storage order; NaN where a line has none
+    lines: int  # the ratings lines read
+    merged: int  # pairs rated more than once, each now one rating
+    policy: str  # how they were merged (ratings.DUPLICATES)
+    columns: tuple  # each column's role, as the header (or columns=) said
 
 
-def load_ratings(path, *, progress=None, fast=True, timestamps=False):
-    """Read a ratings file into a sparse user x item matrix (see the module's docstring).
+def read(path, *, columns=None, duplicates=None, progress=None, fast=True):
+    """Read a ratings file into a sparse user x item matrix, with what was found.
 
     Parameters
     ----------
     path : str or path-like
+        Plain text, or gzip, bzip2, xz or a zip of one file.
+    columns : str, sequence or None
+        Each column's role in order (``"user,item,rating,timestamp"``, ``"-"`` to leave a
+        column out); None reads the header's names, or takes the columns in that order.
+    duplicates : str or None
+        A pair rated more than once: "latest", "mean", "first" or "refuse"
+        (``ratings.DUPLICATES``); None: the latest where there are timestamps, else the mean.
     progress : callable or None
         Called as ``progress(bytes_read, bytes_total)`` as the file is read.
     fast : bool, default True
         False reads every file line by line, as the slow path does (the same result).
-    timestamps : bool, default False
-        Also return each rating's timestamp (the fourth field, seconds or an ISO date).
+
+    Returns
+    -------
+    RatingsFile
+    """
+    check_duplicates(duplicates)
+    layout = sniff(path, kind="ratings", columns=columns)
+    triples = None
+    if fast:
+        try:
+            triples = fastpath.read(path, layout, progress)
+        except fastpath.NotFast:
+            pass
+    if triples is None:
+        triples = _read_slow(path, layout, progress)
+    shape = (len(triples.user_ids), len(triples.item_ids))
+    try:
+        built = build(triples.rows, triples.cols, triples.values, shape, triples.times,
+                      duplicates)
+    except RepeatedPair as repeat:
+        if triples.lines is None:  # the fast path keeps no line numbers: read them
+            return read(path, columns=columns, duplicates=duplicates, fast=False)
+        raise ValueError(f"{path}, line {triples.lines[repeat.second]}: the pair rated on "
+                         f"line {triples.lines[repeat.first]} is rated again (duplicates "
+                         "'refuse'; 'latest', 'mean' or 'first' would merge them)") from None
+    times = built.times if built.times is not None else np.full(built.X.nnz, np.nan)
+    return RatingsFile(built.X, triples.user_ids, triples.item_ids, times, len(triples.rows),
+                       built.merged, built.policy, layout.columns)
+
+
+def load_ratings(path, *, progress=None, fast=True, timestamps=False, columns=None,
+                 duplicates=None):
+    """Read a ratings file into a sparse user x item matrix (see ``read``).
 
     Returns
     -------
@@ -75,196 +113,50 @@ def load_ratings(path, *, progress=None, fast=True, timestamps=False):
         Naming the file and line of the first malformed line, or the file when it is not a
         readable ratings file (see the module's docstring).
     """
-    check_regular_file(path, "ratings")
-    layout = sniff(path)
-    result = None
-    if fast:
-        try:
-            result = _load_fast(path, layout, progress, timestamps)
-        except _NotFast:
-            pass
-    if result is None:
-        result = _load_slow(path, layout, progress, timestamps)
-    return result if timestamps else result[:3]
-
-
-# ---------------------------------------------------------------------------------------
-# The fast path: lossless integer ids, one clean separator
-
-class _NotFast(Exception):
-    """The fast path cannot read this file; the slow one reads it or says what is wrong."""
-
-
-def _load_fast(path, layout, progress, timestamps):
-    """``np.loadtxt`` a block at a time, or _NotFast for anything it cannot read exactly."""
-    if layout.n_fields not in (3, 4):
-        raise _NotFast
-    capacity = _count_lines(path, layout.data_offset)
-    users = np.empty(capacity, np.int64)
-    items = np.empty(capacity, np.int64)
-    ratings = np.empty(capacity)
-    times = np.empty(capacity, np.int64) if timestamps and layout.n_fields == 4 else None
-    filled = 0
-    for block in _blocks(path, layout, progress):
-        parsed, checked = _parse_block(block, layout)
-        m = len(parsed)
-        if filled + m > capacity or not _lossless_ids(checked, parsed, layout):
-            raise _NotFast  # more rows than newlines ("\r" line ends), or an id's text lost
-        users[filled:filled + m] = parsed["user"]
-        items[filled:filled + m] = parsed["item"]
-        ratings[filled:filled + m] = parsed["rating"]
-        if times is not None:
-            times[filled:filled + m] = parsed["time"]
-        filled += m
-    if filled == 0 or not np.isfinite(ratings[:filled]).all():
-        raise _NotFast  # the slow path names the line
-    user_ids, rows = ids.number(users[:filled])
-    del users
-    item_ids, cols = ids.number(items[:filled])
-    del items
-    try:
-        X, order = build_matrix(rows, cols, ratings[:filled], (len(user_ids), len(item_ids)))
-    except RepeatedPair:
-        raise _NotFast from None  # the slow path names both lines
-    if times is None:
-        return Ratings(X, user_ids, item_ids, np.full(filled, np.nan))
-    return Ratings(X, user_ids, item_ids, times[order].astype(float))
-
-
-def _count_lines(path, offset):
-    """Lines in a file from offset, the last one counted even without its newline (an upper
-    bound on the ratings it holds)."""
-    count = 0
-    with open(path, "rb") as f:
-        f.seek(offset)
-        while chunk := f.read(BLOCK_BYTES):
-            count += chunk.count(b"\n")
-    return count + 1
-
-
-def _blocks(path, layout, progress):
-    """The file's text from the first data line, in blocks of whole lines."""
-    total = os.path.getsize(path)
-    rest = b""
-    with open(path, "rb") as f:
-        f.seek(layout.data_offset)
-        done = layout.data_offset
-        while chunk := f.read(BLOCK_BYTES):
-            done += len(chunk)
-            chunk = rest + chunk
-            end = chunk.rfind(b"\n") + 1  # 0 when a line is longer than a block: read on
-            block, rest = chunk[:end], chunk[end:]
-            if len(rest) > MAX_LINE:
-                raise _NotFast  # the slow path refuses the line as soon as it sees it
-            if block:
-                yield block
-            if progress is not None:
-                progress(done, total)
-    if rest.strip():  # a last line without its newline
-        yield rest + b"\n"
-
-
-def _parse_block(block, layout):
-    """A block of lines as records of (user, item, rating[, time]), and the bytes whose
-    separators ``_lossless_ids`` checks; or _NotFast.
-
-    ``np.loadtxt`` refuses any line whose number of fields differs from the first's, and
-    any field that is not an integer id, a number or an integer time: such files take the
-    slow path, which accepts what it can (empty trailing fields, string ids) and names the
-    line of what it cannot.
-    """
-    separator = layout.separator
-    if separator == "::":
-        if b"," in block:
-            raise _NotFast
-        block = block.replace(b"::", b",")
-        separator = ","
-    try:
-        parsed = np.loadtxt(io.BytesIO(block), encoding="utf-8", ndmin=1, comments=None,
-                            delimiter=None if separator == " " else separator, quotechar=None,
-                            dtype=_RECORD[layout.n_fields])
-    except (ValueError, UnicodeDecodeError, KeyError) as err:
-        raise _NotFast from err
-    return parsed, block
-
-
-_RECORD = {3: np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64)]),
-           4: np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64),
-                        ("time", np.int64)])}
-_POW10 = 10 ** np.arange(19, dtype=np.int64)
-
-
-def _lossless_ids(block, parsed, layout):
-    """Whether every user and item field of the block is its integer's own text.
-
-    ``np.loadtxt`` reads ``007``, ``+7`` and `` 7`` as 7. The separators and line ends of a
-    block of m well-formed lines are m * n_fields bytes, whose positions give each id
-    field's length; a field is its integer's canonical text exactly when that length is
-    the integer's number of digits. One vectorised pass over the block.
-    """
-    m = len(parsed)
-    if m == 0:
-        return True
-    separator = {"::": ",", " ": " "}.get(layout.separator, layout.separator)
-    raw = np.frombuffer(block, dtype=np.uint8)
-    marks = raw == ord(separator)
-    marks |= raw == ord("\n")
-    cuts = np.flatnonzero(marks)
-    if len(cuts) != m * layout.n_fields:
-        return False  # blank lines, runs of spaces, separators inside fields
-    cuts = cuts.reshape(m, layout.n_fields)
-    starts = np.empty(m, dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = cuts[:-1, -1] + 1
-    return (_is_decimal_length(parsed["user"], cuts[:, 0] - starts)
-            and _is_decimal_length(parsed["item"], cuts[:, 1] - cuts[:, 0] - 1))
-
-
-def _is_decimal_length(values, lengths):
-    """Whether each non-negative value has exactly ``lengths`` decimal digits (0 has one)."""
-    if values.min() < 0 or lengths.min() < 1 or lengths.max() > 19:
-        return False
-    low = np.where(lengths == 1, 0, _POW10[np.minimum(lengths, 19) - 1])
-    fits = (lengths == 19) | (values < _POW10[np.minimum(lengths, 18)])
-    return bool(np.all(values >= low) and np.all(fits))
+    found = read(path, columns=columns, duplicates=duplicates, progress=progress, fast=fast)
+    out = (found.X, found.user_ids, found.item_ids)
+    return out + (found.times,) if timestamps else out
 
 
 # ---------------------------------------------------------------------------------------
 # The line-by-line path: any ids, quoted fields, and the exact line of any error
 
-def _load_slow(path, layout, progress, timestamps):
+def _read_slow(path, layout, progress):
     """Every line parsed in Python; ValueError naming file and line at the first bad one."""
     user_codes, item_codes = {}, {}
     # compact growing columns: 8 bytes a rating, not a Python object
     rows, cols, values, lines, times = (array("q"), array("q"), array("d"), array("q"),
                                         array("d"))
-    separator, header_line = layout.separator, layout.header_line
+    separator, header_line, roles = layout.separator, layout.header_line, layout.columns
+    u, i, r = (roles.index(role) for role in ("user", "item", "rating"))
+    t = roles.index("timestamp") if "timestamp" in roles else None
+    n_roles, n_needed = len(roles), 1 + max(u, i, r)
     # a line with none of these needs no stripping, unquoting or second look
     suspects = ('"', "#") + tuple(c for c in " \t" if c != separator)
     for first, chunk, done, total in line_chunks(path, layout.bom):
         for number, line in enumerate(chunk, first):
-            fields = line.split() if separator == " " else line.split(separator)
-            if (len(fields) != 3 and len(fields) != 4) or "" in fields or any(
+            fields = line.split(separator)
+            if not n_needed <= len(fields) <= n_roles or "" in fields or any(
                     c in line for c in suspects):
                 # blank, comment, quoted, padded, short or long: the general path
-                if number == header_line or not line.strip() or line.lstrip().startswith("#"):
+                if number == header_line or is_blank_or_comment(line):
                     continue
                 fields = split_fields(line, separator)
-                check_rating_fields(fields, line, path, number, separator)
+                check_rating_fields(fields, line, path, number, layout)
             elif number == header_line:
                 continue
             try:
-                value = float(fields[2])
+                value = float(fields[r])
             except ValueError:
                 value = math.nan
             if not math.isfinite(value):
-                check_rating_fields(fields, line, path, number, separator)  # raises
-            rows.append(user_codes.setdefault(fields[0], len(user_codes)))
-            cols.append(item_codes.setdefault(fields[1], len(item_codes)))
+                check_rating_fields(fields, line, path, number, layout)  # raises
+            rows.append(user_codes.setdefault(fields[u], len(user_codes)))
+            cols.append(item_codes.setdefault(fields[i], len(item_codes)))
             values.append(value)
             lines.append(number)
-            if timestamps:
-                times.append(parse_time(fields[3], path, number) if len(fields) == 4
+            if t is not None:
+                times.append(parse_time(fields[t], path, number) if t < len(fields)
                              else math.nan)
         if progress is not None:
             progress(done, total)
@@ -272,14 +164,9 @@ def _load_slow(path, layout, progress, timestamps):
         raise ValueError(f"{path} holds no ratings")
     user_ids, rows = _renumber(user_codes, rows)
     item_ids, cols = _renumber(item_codes, cols)
-    try:
-        X, order = build_matrix(rows, cols, np.frombuffer(values), (len(user_ids),
-                                                                    len(item_ids)))
-    except RepeatedPair as repeat:
-        raise ValueError(f"{path}, line {lines[repeat.second]}: the pair rated on line "
-                         f"{lines[repeat.first]} is rated again") from None
-    times = np.frombuffer(times)[order] if timestamps else np.full(len(order), np.nan)
-    return Ratings(X, user_ids, item_ids, times)
+    return fastpath.Triples(user_ids, rows, item_ids, cols, np.frombuffer(values),
+                            np.frombuffer(times) if t is not None else None,
+                            np.frombuffer(lines, dtype=np.int64))
 
 
 def _renumber(first_seen, codes):
@@ -296,28 +183,38 @@ _SEPARATOR_NAMES = {",": "commas", "\t": "tabs", "::": "'::'", ";": "semicolons"
                     "|": "'|'", " ": "spaces"}
 
 
-def check_rating_fields(fields, line, path, number, separator):
-    """ValueError naming file and line unless the fields are user, item, rating [, time]."""
-    if len(fields) not in (3, 4):
-        raise ValueError(f"{path}, line {number}: expected 'user item rating [timestamp]', "
-                         f"got {len(fields)} field{'s' * (len(fields) != 1)} (split by "
-                         f"{_SEPARATOR_NAMES[separator]}): {shown(line)}")
-    empty = [i + 1 for i, field in enumerate(fields) if not field]
+def check_rating_fields(fields, line, path, number, layout):
+    """ValueError naming file and line unless the fields hold the columns' user, item and
+    rating (and, if there is one, a timestamp or nothing)."""
+    roles = layout.columns
+    needed = 1 + max(roles.index(role) for role in ("user", "item", "rating"))
+    if not needed <= len(fields) <= len(roles):
+        expected = expected_fields(roles, "ratings")
+        raise ValueError(f"{path}, line {number}: expected '{expected}', got {len(fields)} "
+                         f"field{'s' * (len(fields) != 1)} (split by "
+                         f"{_SEPARATOR_NAMES[layout.separator]}): {shown(line)}")
+    empty = [k + 1 for k, field in enumerate(fields) if not field and roles[k] != "-"]
     if empty:
         raise ValueError(f"{path}, line {number}: field {empty[0]} is empty: {shown(line)}")
+    text = fields[roles.index("rating")]
     try:
-        rating = float(fields[2])
+        rating = float(text)
     except ValueError:
-        raise ValueError(f"{path}, line {number}: rating {fields[2][:40]!r} is not a "
+        raise ValueError(f"{path}, line {number}: rating {text[:40]!r} is not a "
                          "number") from None
     if not np.isfinite(rating):
         raise ValueError(f"{path}, line {number}: rating must be a finite number, got "
-                         f"{fields[2][:40]!r}")
+                         f"{text[:40]!r}")
+    if "timestamp" in roles and roles.index("timestamp") < len(fields):
+        parse_time(fields[roles.index("timestamp")], path, number)
 
 
-def data_lines(path):
+# ---------------------------------------------------------------------------------------
+# Whole lines for a split; test files against a training file's ids
+
+def data_lines(path, *, columns=None):
     """The header (as written, or "") and every data line of a ratings file, verbatim,
-    with each line's user id text; blank and comment lines are left out.
+    with each line's user and item id texts; blank and comment lines are left out.
 
     Every data line is checked as ``load_ratings`` checks it, so that a split writes only
     files that load.
@@ -326,77 +223,24 @@ def data_lines(path):
     -------
     header : str
     lines : list of str
-    users : list of str
+    users, items : list of str
     """
-    check_regular_file(path, "ratings")
-    layout = sniff(path)
-    lines, users = [], []
+    layout = sniff(path, kind="ratings", columns=columns)
+    u, i = layout.columns.index("user"), layout.columns.index("item")
+    lines, users, items = [], [], []
     for number, line, fields in each_data_line(path, layout, layout.header_line):
-        check_rating_fields(fields, line, path, number, layout.separator)
+        check_rating_fields(fields, line, path, number, layout)
         lines.append(line)
-        users.append(fields[0])
+        users.append(fields[u])
+        items.append(fields[i])
     if not lines:
         raise ValueError(f"{path} holds no ratings")
-    return layout.header, lines, users
+    return layout.header, lines, users, items
 
 
-# ---------------------------------------------------------------------------------------
-# Triples to a matrix, shared by both paths and ratings.from_triples
-
-class RepeatedPair(ValueError):
-    """A (user, item) pair given twice: at positions ``first`` and ``second`` (later)."""
-
-    def __init__(self, first, second):
-        super().__init__(f"the pair at position {first} is given again at {second}")
-        self.first, self.second = first, second
-
-
-def build_matrix(rows, cols, values, shape):
-    """A CSR array with one stored entry per triple, zeros included, in canonical form.
-
-    Parameters
-    ----------
-    rows, cols : ndarray of int, shape (m,)
-    values : ndarray of shape (m,)
-    shape : (int, int)
-
-    Returns
-    -------
-    X : csr_array of shape ``shape``
-    order : ndarray of int, shape (m,)
-        The position among the triples of each stored entry: ``X.data == values[order]``.
-
-    Raises
-    ------
-    RepeatedPair
-        When two triples name the same (row, col), with the earliest repeat.
-    """
-    m = len(rows)
-    # numbering the triples from 1 keeps every entry stored: a sum of positions is never 0
-    position = sparse.coo_array((np.arange(1, m + 1, dtype=np.int64), (rows, cols)),
-                                shape=shape).tocsr()
-    if position.nnz != m:  # tocsr summed a pair given twice into one entry
-        raise RepeatedPair(*_first_repeat(rows, cols, shape[1]))
-    order = position.data - 1
-    return sparse.csr_array((values[order], position.indices, position.indptr),
-                            shape=shape), order
-
-
-def _first_repeat(rows, cols, d):
-    """Positions (first, second) of the pair whose second appearance comes earliest."""
-    key = np.asarray(rows, dtype=np.int64) * d + cols
-    order = np.argsort(key, kind="stable")  # a pair's appearances stay in file order
-    repeat = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
-    second = repeat[np.argmin(order[repeat])]
-    group_start = np.searchsorted(key[order], key[order][second])
-    return int(order[group_start]), int(order[second])
-
-
-# ---------------------------------------------------------------------------------------
-# Test files against a training file's ids
-
-def load_test_ratings(path, user_ids, item_ids, *, timestamps=False):
-    """Read a test ratings file against a training file's ids.
+def load_test_ratings(path, user_ids, item_ids, *, timestamps=False, columns=None):
+    """Read a test ratings file against a training file's ids: every line a rating to score
+    (a pair rated twice there is scored twice).
 
     Parameters
     ----------
@@ -406,17 +250,26 @@ def load_test_ratings(path, user_ids, item_ids, *, timestamps=False):
         The training file's ids, as ``load_ratings`` returned them.
     timestamps : bool, default False
         Also return each rating's timestamp.
+    columns : str, sequence or None
+        As ``read``'s.
 
     Returns
     -------
     rows, cols : ndarray of int, shape (m,)
         The training matrix's row and column of each test rating, -1 for an id it lacks.
     values : ndarray of shape (m,)
-        Every test rating, zeros included.
+        Every test rating, zeros included, in the file's order.
     times : ndarray of shape (m,), only with ``timestamps``
     """
-    T, test_users, test_items, times = load_ratings(path, timestamps=True)
-    rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))  # every stored entry
-    found = (ids.index_of(user_ids, test_users)[rows], ids.index_of(item_ids, test_items)[T.indices],
-             T.data)
-    return found + (times,) if timestamps else found
+    layout = sniff(path, kind="ratings", columns=columns)
+    try:
+        triples = fastpath.read(path, layout, None)
+    except fastpath.NotFast:
+        triples = _read_slow(path, layout, None)
+    rows = ids.index_of(user_ids, triples.user_ids)[triples.rows]
+    cols = ids.index_of(item_ids, triples.item_ids)[triples.cols]
+    found = (rows, cols, triples.values)
+    if not timestamps:
+        return found
+    return found + (triples.times if triples.times is not None
+                    else np.full(len(rows), np.nan),)

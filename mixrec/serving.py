@@ -113,7 +113,7 @@ def _check_pair_times(times, m):
     return None if times is None else baseline.check_times(times, m)
 
 
-def _check_time(time):
+def check_time(time):
     """A list's time: None, or seconds within ``baseline.TIME_RANGE``."""
     return None if time is None else float(baseline.check_times([time], 1, "time")[0])
 
@@ -182,113 +182,19 @@ def _predictive_var(model, terms, rows, cols, user_known, item_known):
 
 
 # ---------------------------------------------------------------------------------------
-# Lists: one user's best items, every user's at once
+# Every item's scores at once, for lists (``lists.py``)
 
-def top_n(model, X, user, n=10, *, cautious=False, relevant=False, time=None):
-    """The n items a user has not rated with the best predicted rating, best first.
-
-    With ``cautious``, ranked by a lower confidence bound instead, the prediction minus one
-    predictive standard deviation: a sure 4 before an uncertain 4.2. With ``relevant``,
-    ranked by the chance that the user rates the item and finds it relevant
-    (``relevance_key``): what lists are judged by (precision, recall, NDCG).
-
-    Parameters
-    ----------
-    model : Model
-    X : array_like or sparse array of shape (n_users, d), or None
-        The ratings the model was fitted to, whose items are left out; None takes the
-        model's own record of them.
-    user : int or NewUser
-        A training user's index, or a user placed by ``fold_in``.
-    n : int, default 10
-    cautious : bool, default False
-    relevant : bool, default False
-    time : float or None
-        When the list is for (seconds): the user's day bias applies if they rated on that
-        day in training; None, "now" for a recommendation, uses none.
-
-    Returns
-    -------
-    items : ndarray of int, shape (min(n, unrated),)
-    scores : ndarray of shape (min(n, unrated),)
-        The predicted ratings of those items (not the cautious bound).
-    """
+def scores_of_user(model, user, *, time=None, with_std=True):
+    """A user's predictions (and std, or zeros) for every item, shape (d,) each: a training
+    user's (an index) by matrix-vector products, or a NewUser's."""
     check_model_shapes(model)
-    n = check_integer("n", n, 1)
-    time = _check_time(time)
+    time = check_time(time)
     d = len(model.item_bias)
     if isinstance(user, NewUser):
-        rated = np.zeros(d, dtype=bool)
-        rated[user.rated] = True
-        scores, std = predict_new(model, user, np.arange(d), return_std=True, time=time)
-    else:
-        user = _check_user(model, user)
-        rated = _rated_row(model, X, user)
-        scores, std = _one_user_scores(model, user, time, cautious or relevant)
-    key = _ranking_key(model, scores, std, cautious, relevant)
-    candidates = np.flatnonzero(~rated)
-    # the best n by key, ties broken by the lower index (a stable sort of the candidates)
-    best = candidates[np.argsort(-key[candidates], kind="stable")[:n]]
-    return best, scores[best]
-
-
-def relevance_threshold(rating_range):
-    """The rating from which a rating counts as relevant: the top quarter of the scale (4 on
-    1-5 and on 0.5-5 stars)."""
-    low, high = (float(x) for x in rating_range)
-    return low + 0.75 * (high - low)
-
-
-def relevance_key(model, pred, std):
-    """``log P(the user rates the item) + log P(rating >= threshold | rated)``, up to a
-    constant: the first taken as proportional to how often the item was rated in training
-    (1 + its count), the second from the predictive distribution (a Gaussian of mean pred
-    and sd std), in the log domain (``log_ndtr``, exact far in the tails).
-
-    Ranking by predicted rating alone lists items few users would ever rate (a model of
-    ratings knows nothing of which items get rated): this ranks by the chance of a
-    relevant rating, as lists are judged.
-    """
-    counts = np.bincount(model.rated_indices, minlength=len(model.item_bias))
-    threshold = relevance_threshold(model.rating_range)
-    return log_ndtr((pred - threshold) / np.maximum(std, 1e-12)) + np.log1p(counts)
-
-
-def _ranking_key(model, pred, std, cautious, relevant):
-    if relevant:
-        return relevance_key(model, pred, std)
-    return pred - std if cautious else pred
-
-
-def _check_user(model, user):
-    n_users = len(model.user_bias)
-    if isinstance(user, bool) or not isinstance(user, (int, np.integer)) or \
-            not 0 <= user < n_users:
-        raise ValueError(f"user must be an integer in 0..{n_users - 1} or a NewUser, got "
-                         f"{user!r}")
-    return int(user)
-
-
-def _rated_row(model, X, user):
-    """Which items the user rated: from X if given (checked against the model), else the
-    model's pattern."""
-    d = len(model.item_bias)
-    rated = np.zeros(d, dtype=bool)
-    if X is None:
-        rated[model.rated_indices[model.rated_indptr[user]:model.rated_indptr[user + 1]]] = True
-        return rated
-    X = as_ratings_matrix(X)
-    if X.shape != (len(model.user_bias), d):
-        raise ValueError(f"X must have the model's shape ({len(model.user_bias)}, {d}), got "
-                         f"{X.shape}")
-    rated[X.indices[X.indptr[user]:X.indptr[user + 1]]] = True
-    return rated
-
-
-def _one_user_scores(model, user, time, with_std):
-    """Predictions (and std, or zeros) of one training user for every item: matrix-vector
-    products, no gather."""
-    d = len(model.item_bias)
+        if with_std:
+            return predict_new(model, user, np.arange(d), return_std=True, time=time)
+        return predict_new(model, user, np.arange(d), time=time), np.zeros(d)
+    user = check_user(model, user)
     times = None if time is None else np.full(d, float(time))
     base = baseline.predict(_baseline_of(model), np.full(d, user), np.arange(d), times)
     scores = np.clip(base + model.item_factors @ model.user_factors[user], *model.rating_range)
@@ -298,117 +204,9 @@ def _one_user_scores(model, user, time, with_std):
     return scores, np.sqrt(_var_of_weights(model, weights))
 
 
-def _var_of_weights(model, weights):
-    """The predictive variance of every item for a user with these last-stage weights."""
-    if weights.sum() <= 0:
-        return np.full(len(model.item_bias), float(model.cold_var))
-    noise, means, _ = _noise_and_means(model)
-    spread = (noise + means ** 2) @ weights - (means @ weights) ** 2
-    return np.maximum(spread, 0)
-
-
-def top_n_all(model, X=None, n=10, *, cautious=False, relevant=False, users=None):
-    """Every user's n best unrated items at once, by blocked matrix products.
-
-    Parameters
-    ----------
-    model : Model
-    X : sparse array of shape (n_users, d) or None
-        The ratings to leave out; None takes the model's own record of them.
-    n : int, default 10
-    cautious : bool, default False
-        Rank by prediction minus one predictive standard deviation.
-    relevant : bool, default False
-        Rank by the chance of a relevant rating (``relevance_key``).
-    users : array_like of int or None
-        Only these users' lists (in this order); all by default.
-
-    Returns
-    -------
-    items : ndarray of int, shape (len(users), n)
-        -1 where a user has fewer than n unrated items.
-    scores, std : ndarray of shape (len(users), n)
-        Predicted rating and its standard deviation (NaN where items is -1).
-    """
-    check_model_shapes(model)
-    n = check_integer("n", n, 1)
-    n_users, d = len(model.user_bias), len(model.item_bias)
-    indptr, indices = _pattern(model, X)
-    users = np.arange(n_users) if users is None else check_pairs(
-        np.asarray(users), np.zeros(len(np.asarray(users)), dtype=int), n_users, 1)[0]
-
-    def block_scores(block):
-        pred, std = _block_scores(model, block, cautious or relevant)
-        return _ranking_key(model, pred, std, cautious, relevant), pred
-    items, scores = top_by_scores(block_scores, users, indptr, indices, d, n,
-                                  bytes_per_entry=24 if cautious or relevant else 8)
-    found = items >= 0
-    std = np.full(items.shape, np.nan)
-    if found.any():
-        rows = np.broadcast_to(users[:, None], items.shape)[found]
-        std[found] = np.sqrt(_predictive_var(model, _spread_terms(model), rows, items[found],
-                                             np.ones(found.sum(), bool),
-                                             np.ones(found.sum(), bool)))
-    return items, scores, std
-
-
-def _pattern(model, X):
-    """The rated pattern to leave out: X's (checked against the model) or the model's."""
-    if X is None:
-        return model.rated_indptr, model.rated_indices
-    X = as_ratings_matrix(X)
-    if X.shape != (len(model.user_bias), len(model.item_bias)):
-        raise ValueError(f"X must have the model's shape ({len(model.user_bias)}, "
-                         f"{len(model.item_bias)}), got {X.shape}")
-    return X.indptr, X.indices
-
-
-def top_by_scores(block_scores, users, indptr, indices, d, n, bytes_per_entry=8):
-    """The n best-keyed items of each user, leaving out the items each rated.
-
-    Parameters
-    ----------
-    block_scores : callable
-        ``block_scores(users) -> (key, value)``, each (len(users), d): the ranking key
-        and the value reported, for a block of users.
-    users : ndarray of int, shape (u,)
-    indptr, indices : the CSR pattern of what each user rated (left out)
-    d, n : int
-    bytes_per_entry : int
-        Of the temporaries block_scores makes, to size the blocks (BLOCK_BYTES each).
-
-    Returns
-    -------
-    items : ndarray of int, shape (u, n), best first (ties: the lower index), -1 padded
-    values : ndarray of shape (u, n), NaN padded
-    """
-    keep = min(n, d)
-    items = np.full((len(users), n), -1, dtype=np.int64)
-    values = np.full((len(users), n), np.nan)
-    block = max(1, BLOCK_BYTES // (bytes_per_entry * d))
-    for first in range(0, len(users), block):
-        chosen_users = users[first:first + block]
-        key, value = block_scores(chosen_users)
-        key = np.array(key, dtype=float)  # a copy: rated items are marked in it
-        counts = indptr[chosen_users + 1] - indptr[chosen_users]
-        starts = np.repeat(indptr[chosen_users] - np.cumsum(counts) + counts, counts)
-        rated = indices[starts + np.arange(counts.sum())] if counts.sum() else \
-            np.zeros(0, dtype=int)
-        key[np.repeat(np.arange(len(chosen_users)), counts), rated] = -np.inf
-        top = np.argpartition(-key, keep - 1, axis=1)[:, :keep] if keep < d else \
-            np.tile(np.arange(d), (len(chosen_users), 1))
-        # best first, ties broken by the lower index (as top_n's stable sort)
-        order = np.lexsort((top, -np.take_along_axis(key, top, axis=1)), axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        valid = np.isfinite(np.take_along_axis(key, top, axis=1))
-        rows = slice(first, first + len(chosen_users))
-        items[rows, :keep] = np.where(valid, top, -1)
-        values[rows, :keep] = np.where(valid, np.take_along_axis(value, top, axis=1), np.nan)
-    return items, values
-
-
-def _block_scores(model, users, with_std):
-    """Predictions (and std, or zeros) of a block of users for every item, (b, d) each."""
+def scores_of_users(model, users, *, with_std=True):
+    """Predictions (and std, or zeros) of a block of training users for every item, (b, d)
+    each, by matrix products."""
     pred = (float(model.mean) + model.user_bias[users][:, None] + model.item_bias[None, :]
             + model.user_factors[users] @ model.item_factors.T)
     pred = np.clip(pred, *model.rating_range)
@@ -420,6 +218,26 @@ def _block_scores(model, users, with_std):
     unseen = weights.sum(axis=1) <= 0
     var[unseen] = float(model.cold_var)
     return pred, np.sqrt(np.maximum(var, 0))
+
+
+def check_user(model, user):
+    """A training user's index as an int, or ValueError."""
+    n_users = len(model.user_bias)
+    if isinstance(user, bool) or not isinstance(user, (int, np.integer)) or \
+            not 0 <= user < n_users:
+        raise ValueError(f"user must be an integer in 0..{n_users - 1} (a row of the "
+                         f"training matrix; mixrec.Recommender takes ids) or a NewUser, got "
+                         f"{user!r}")
+    return int(user)
+
+
+def _var_of_weights(model, weights):
+    """The predictive variance of every item for a user with these last-stage weights."""
+    if weights.sum() <= 0:
+        return np.full(len(model.item_bias), float(model.cold_var))
+    noise, means, _ = _noise_and_means(model)
+    spread = (noise + means ** 2) @ weights - (means @ weights) ** 2
+    return np.maximum(spread, 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -549,7 +367,7 @@ def predict_new(model, user, cols, *, return_std=False, time=None):
         raise ValueError(f"user must be a NewUser from fold_in, got {type(user).__name__}")
     cols = check_pairs(np.zeros(len(np.asarray(cols)), dtype=int), cols, 1,
                        len(model.item_bias))[1]
-    time = _check_time(time)
+    time = check_time(time)
     day = 0.0
     if time is not None and len(user.days):
         found = np.flatnonzero(user.days == baseline.day_numbers([time])[0])

@@ -81,7 +81,7 @@ def holdout(X, fraction, seed=0, *, times=None):
     return X_train, hidden
 
 
-def split_lines(users, fraction, seed=0):
+def split_lines(users, fraction, seed=0, *, groups=None):
     """Which lines of a ratings file go to a test file, by ``holdout``'s rule.
 
     Parameters
@@ -91,6 +91,9 @@ def split_lines(users, fraction, seed=0):
     fraction : float
         In [0, 1).
     seed : int
+    groups : array_like of int, shape (m,), or None
+        Lines that go together (a pair rated on several lines): each group of lines is
+        held out, or kept, as one rating; None: every line on its own.
 
     Returns
     -------
@@ -98,13 +101,17 @@ def split_lines(users, fraction, seed=0):
         True for the lines of the test file; every user keeps a line (a training rating).
     """
     _, codes = ids.number(ids.typed(list(map(str, users))))
-    lines = np.arange(len(codes))
-    # one row per user, one column per line: holdout hides columns, every row keeping one
-    X = sparse.csr_array((np.ones(len(codes)), (codes, lines)),
-                         shape=(int(codes.max()) + 1 if len(codes) else 0, len(codes)))
+    if groups is None:
+        units, unit_of = np.arange(len(codes)), np.arange(len(codes))
+    else:
+        units, first, unit_of = np.unique(np.asarray(groups), return_index=True,
+                                          return_inverse=True)
+        units, codes_of_units = np.arange(len(units)), codes[first]
+    unit_codes = codes if groups is None else codes_of_units
+    # one row per user, one column per unit: holdout hides columns, every row keeping one
+    X = sparse.csr_array((np.ones(len(units)), (unit_codes, units)),
+                         shape=(int(codes.max()) + 1 if len(codes) else 0, len(units)))
     _, hidden = holdout(X, fraction, seed)
-    to_test = np.zeros(len(codes), dtype=bool)
-    to_test[hidden.cols] = True
-    return to_test
-
-
+    hidden_units = np.zeros(len(units), dtype=bool)
+    hidden_units[hidden.cols] = True
+    return hidden_units[unit_of]

@@ -40,7 +40,7 @@ from scipy import sparse
 
 import em
 import products
-from common import GaussianMixture, check_integer, check_number, check_seed
+from common import GaussianMixture, check_integer, check_number
 from mixrec import baseline, mixtures
 from mixrec.model import (ITEMS_AS_ROWS, MAX_RATING, RELATIVE_VARIANCE_RANGE, SCALE_RANGE,
                           USERS_AS_ROWS, Model, check_model)
@@ -97,7 +97,9 @@ SIDES = {ITEMS_AS_ROWS: "items", USERS_AS_ROWS: "users"}
 
 
 class Progress(NamedTuple):
-    """What ``fit`` reports to its callback after each EM iteration of each run."""
+    """What ``fit`` reports to its callback after each EM iteration of each run; ``str()``
+    is one readable line (``callback=lambda p: print(p, end="\\r")`` shows one line that
+    updates in place)."""
 
     stage: int  # 1 .. n_stages; 0 is the fit of the taste groups
     n_stages: int
@@ -106,6 +108,12 @@ class Progress(NamedTuple):
     n_runs: int
     iteration: int
     log_likelihood: float
+
+    def __str__(self):
+        what = ("taste groups" if self.stage == 0 else
+                f"stage {self.stage}/{self.n_stages} ({self.side} as rows)")
+        return (f"{what}, run {self.run}/{self.n_runs}, iteration {self.iteration}: "
+                f"log-likelihood {self.log_likelihood:.6g}")
 
 
 def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
@@ -419,21 +427,22 @@ def _assemble(state, stages, taste, options):
 # ---------------------------------------------------------------------------------------
 # Checks
 
-def check_hyper_parameters(hyper_parameters, seed=0):
+def check_hyper_parameters(hyper_parameters, seed=0, spell=str):
     """Return DEFAULTS updated by these hyper-parameters, each checked (and the seed with
-    them), or raise ValueError naming the bad one: what ``fit`` checks, for a caller to
-    check before a long load."""
-    options = _check_options(hyper_parameters)
-    _check_seed_range(check_seed(seed), options["n_seeds"])
+    them), or raise ValueError naming the bad one as ``spell(name)`` says (the command line
+    names its options): what ``fit`` checks, for a caller to check before a long load."""
+    options = _check_options(hyper_parameters, spell)
+    _check_seed_range(check_integer(spell("seed"), seed, 0), options["n_seeds"], spell)
     return options
 
 
-def _check_seed_range(seed, n_seeds):
+def _check_seed_range(seed, n_seeds, spell=str):
     """ValueError unless the EM starts' seeds, seed * n_seeds .. (seed + 1) * n_seeds - 1,
     fit numpy's RandomState."""
     if (seed + 1) * n_seeds > 2 ** 32:
-        raise ValueError(f"seed must keep the EM starts' seeds, seed * n_seeds .. (seed + 1) "
-                         f"* n_seeds - 1, below 2**32; got seed {seed} with n_seeds {n_seeds}")
+        raise ValueError(f"{spell('seed')} must keep the EM starts' seeds, seed * n_seeds .. "
+                         f"(seed + 1) * n_seeds - 1, below 2**32; got {spell('seed')} {seed} "
+                         f"with {spell('n_seeds')} {n_seeds}")
 
 
 def check_training(X):
@@ -468,7 +477,7 @@ def _entries(X):
             X.indices.astype(index, copy=False))
 
 
-def _check_options(options):
+def _check_options(options, spell=str):
     """DEFAULTS updated by options, each checked, or ValueError naming the bad one."""
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
@@ -478,17 +487,18 @@ def _check_options(options):
     for name, low in (("item_components", 1), ("user_components", 1), ("item_stages", 0),
                       ("user_stages", 0), ("n_seeds", 1), ("max_iter", 1), ("stage_rank", 1),
                       ("bias_epochs", 0), ("n_groups", 1)):
-        options[name] = check_integer(name, options[name], low)
+        options[name] = check_integer(spell(name), options[name], low)
     for name in ("pattern_weight", "mean_prior", "tol", "user_reg", "item_reg", "day_reg"):
-        options[name] = check_number(name, options[name], positive=False)
+        options[name] = check_number(spell(name), options[name], positive=False)
     for name in ("variance_floor", "pattern_smoothing"):
-        options[name] = check_number(name, options[name], positive=True)
+        options[name] = check_number(spell(name), options[name], positive=True)
     low, high = RELATIVE_VARIANCE_RANGE
     if not low <= options["variance_floor"] <= high:
-        raise ValueError(f"variance_floor must lie in [{low:g}, {high:g}] (units of the "
-                         f"baseline's residual variance), got {options['variance_floor']!r}")
+        raise ValueError(f"{spell('variance_floor')} must lie in [{low:g}, {high:g}] (units "
+                         f"of the baseline's residual variance), got "
+                         f"{options['variance_floor']!r}")
     if options["min_variance"] is not None:
-        options["min_variance"] = check_number("min_variance", options["min_variance"],
+        options["min_variance"] = check_number(spell("min_variance"), options["min_variance"],
                                                positive=True)
     return options
 

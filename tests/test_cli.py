@@ -48,7 +48,7 @@ def test_main_fits_a_ratings_file_and_compares_with_baselines(tmp_path, capfd):
     assert re.search(r"^\s+3\s+-\d+\.\d+\s+-\d+\.\d+\s+\d\.\d{4}\s+\d+", captured.out, re.M)
     assert re.search(r"Best held-out RMSE: K = [13]", captured.out)
     assert "loses here" not in captured.out  # on planted mixture data the course's model wins
-    assert "K = 3 seed 0 iteration 1: log-likelihood" in captured.err
+    assert "K = 3 seed 0: " in captured.err and "iteration 1:" not in captured.err  # no tty
 
 
 def test_main_reports_a_bad_ratings_file_without_a_traceback(tmp_path, capfd):
@@ -95,7 +95,10 @@ def test_fit_saves_a_model_of_every_rating_and_says_so(fitted, capsys, tmp_path)
     assert cli.main(["fit", str(ratings), "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert f"fitted on all {X.nnz} ratings" in captured.out and "No evaluation" in captured.out
-    assert "stage 1/4, items as rows: 10 EM runs" in captured.err  # plain lines, not a tty
+    # not a terminal: a few plain lines, not one per stage or iteration
+    assert "fitting on every rating: 4 stages" in captured.err
+    assert re.search(r"fitted in \d+\.\d s", captured.err)
+    assert len(captured.err.strip().splitlines()) <= 4
     assert mixrec.load(out).rated_indices.size == X.nnz
 
 
@@ -146,7 +149,12 @@ def test_recommend_names_unrated_items_with_titles_from_either_items_format(fitt
     shown = {int(m) for m in re.findall(r"item (\d+):", "\n".join(lines))}
     assert not shown & rated
     assert cli.main(["recommend", str(model), "--user", "7", "--cautious", "-n", "2"]) == 0
-    assert "ranked by prediction - 1 std" in capsys.readouterr().out
+    assert "ranked by the predicted rating minus one predictive standard deviation" in \
+        capsys.readouterr().out
+    assert cli.main(["recommend", str(model), "--user", "7", "-n", "3"]) == 0
+    out = capsys.readouterr().out  # by default, by the chance of a relevant rating, shown
+    assert "ranked by the chance of a relevant rating" in out
+    assert len(re.findall(r"chance \d+\.\d\d%, rating \d\.\d\d \+- \d\.\d\d", out)) == 3
 
 
 def test_recommend_places_a_new_user_from_their_ratings(fitted, capsys, tmp_path):
@@ -167,11 +175,12 @@ def test_recommend_all_writes_every_users_list_as_csv(fitted, capsys, tmp_path):
     assert cli.main(["recommend", str(model), "--all", "-n", "3", "--out", str(out)]) == 0
     rows = list(csv.reader(out.open()))
     unrated = 50 - np.diff(X.indptr)  # a user who rated (nearly) every item has fewer
-    assert rows[0] == ["user", "rank", "item", "score", "std"]
+    assert rows[0] == ["user", "rank", "item", "score", "std", "key"]
     assert len(rows) == 1 + np.minimum(unrated, 3).sum() and unrated.min() < 3
     assert rows[1][:2] == ["1", "1"] and rows[3][:2] == ["1", "3"]
     assert cli.main(["recommend", str(model), "--user", "1", "-n", "3"]) == 0
-    first = re.findall(r"item (\d+): (\d\.\d\d)", capsys.readouterr().out)
+    first = re.findall(r"item (\d+): chance [\d.]+%, rating (\d\.\d\d)",
+                       capsys.readouterr().out)
     assert [(r[2], f"{float(r[3]):.2f}") for r in rows[1:4]] == first
 
 
@@ -224,11 +233,14 @@ def test_groups_show_weights_and_items_above_and_below(fitted, capsys):
 def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
     folder, _, model, _ = fitted
     items = tmp_path / "movies.csv"
-    items.write_text("movieId,title\n" + "".join(f'{10 * (c + 1)},"Evil\x1b[31m\x00 {c}"\n'
+    items.write_text("movieId,title\n" + "".join(f'{10 * (c + 1)},"Evil\x1b[31m\u202e {c}"\n'
                                                   for c in range(50)))
     assert cli.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\x00" not in out and "Evil\\x1b[31m\\x00" in out
+    assert "\x1b" not in out and "\u202e" not in out and "Evil\\x1b[31m\\u202e" in out
+    items.write_text("movieId,title\n10,Evil\x00\n")  # NUL: binary, refused as in any file
+    assert cli.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 2
+    assert "movies.csv, line 2: holds a NUL byte" in capsys.readouterr().err
     items.write_text('movieId,title\n10,"Open quote\n20,Swallowed\n30,Too\n')
     assert cli.main(["recommend", str(model), "--user", "7", "--items", str(items)]) == 2
     assert "movies.csv, line 2: a quote is left open" in capsys.readouterr().err
@@ -246,7 +258,7 @@ def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
     (["predict", "{model}", "{folder}/none.txt"], "pairs file not found"),
     (["fit", "{folder}/none.csv", "--out", "{folder}/x.npz"], "ratings file not found"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--holdout", "1.5"],
-     "--holdout must be in"),
+     "--holdout must be a fraction in"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x"], r"must end in .npz"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}"], "is a directory"),
     (["fit", "{folder}/ratings.csv", "--out", "/dev/null"], "is not a regular file"),
@@ -255,7 +267,7 @@ def test_regression_titles_are_shown_safely(fitted, capsys, tmp_path):
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--plot", "{folder}/p.png"],
      "--plot draws the held-out RMSEs beside the runs: give --test FILE or --holdout"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--n-seeds", "0"],
-     "n_seeds must be an integer >= 1"),
+     "--n-seeds must be an integer >= 1"),
     (["fit", "{folder}/ratings.csv", "--out", "{folder}/x.npz", "--seed", "500000000"],
      r"seed \* n_seeds"),
     (["recommend", "{model}"], "one of the arguments --user --ratings --all is required"),

@@ -380,3 +380,40 @@ def test_regression_corrupt_sparse_input_is_a_value_error_never_a_crash(kind):
 def test_regression_the_metrics_refuse_what_they_cannot_measure(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------------------
+# Fourth hostile pass (issue 26)
+
+def test_regression_ratings_whose_squares_overflow_are_refused_not_a_nan_variance():
+    X = random_ratings(12, 5, seed=1) * 1e200  # finite, so past the finiteness check
+    mixture = GaussianMixture(np.ones((2, 5)), np.ones(2), np.full(2, .5))
+    post = np.full((12, 2), .5)
+    for ratings in (X, sparse.csr_array(X)):
+        for call in (lambda: em.mstep(ratings, post, mixture),
+                     lambda: em.estep(ratings, mixture)):
+            with pytest.raises(ValueError, match="squares overflow float64"):
+                call()
+
+
+@pytest.mark.parametrize("indices, indptr", [(np.int8, np.int16), (float, float)])
+def test_regression_the_callers_sparse_index_arrays_are_left_as_they_were(indices, indptr):
+    X = sparse.csr_array(random_ratings(6, 4, seed=2))
+    X.indices, X.indptr = X.indices.astype(indices), X.indptr.astype(indptr)
+    mixture, _ = common.init(random_ratings(6, 4, seed=2), 2)
+    try:
+        em.estep(X, mixture)
+    except ValueError as err:  # float indices may be refused; never converted in place
+        assert "index arrays are corrupt" in str(err) or "integer" in str(err)
+    assert X.indices.dtype == np.dtype(indices) and X.indptr.dtype == np.dtype(indptr)
+
+
+def test_regression_a_damaged_figure_is_a_damaged_file_not_a_mismatch(tmp_path):
+    path = tmp_path / "test_solutions.txt"
+    path.write_text("Input:\nX: [[1. 2.]]\nK: 1\nMu: [[5.93e400 1.]]\nVar: [1.]\nP: [1.]\n"
+                    "After first E-step:\npost: [[1.]]\nLL: -1.5\nAfter first M-step:\n"
+                    "Mu: [[1. 2.]]\nVar: [1.]\nP: [1.]\nAfter a run:\nMu: [[1. 2.]]\n")
+    import course
+    with pytest.raises(ValueError, match="figure 'Mu' holds 5.93e400, which is not a finite "
+                                         "number: the file is damaged"):
+        course.load_solutions(path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import mixrec
-from mixrec import metrics, serving
+from mixrec import lists, metrics
 from test_em import random_ratings
 from test_fit import FAST
 
@@ -30,21 +30,23 @@ def test_a_short_list_counts_its_missing_places_as_misses():
 
 
 def test_the_relevance_threshold_is_4_on_star_scales():
-    assert metrics.relevance_threshold([1, 5]) == 4
-    assert metrics.relevance_threshold([0.5, 5]) == pytest.approx(3.875)  # so 4 and up
-    assert metrics.relevance_threshold([-10, 10]) == 5
+    assert lists.relevance_threshold([1, 5]) == 4
+    assert lists.relevance_threshold([0.5, 5]) == pytest.approx(3.875)  # so 4 and up
+    assert lists.relevance_threshold([-10, 10]) == 5
 
 
 def test_lists_ranked_by_relevance_follow_the_relevance_key():
     X = random_ratings(40, 15, seed=2)
     model = mixrec.fit(X, **FAST)
-    items, _ = mixrec.top_n(model, None, 5, 4, relevant=True)
+    items, _, _, shown = mixrec.top_n(model, None, 5, 4)  # relevance, the default
     pred, std = mixrec.predict(model, np.full(15, 5), np.arange(15), return_std=True)
-    key = serving.relevance_key(model, pred, std)
+    key = lists.relevance_key(model, pred, std)
     unrated = np.flatnonzero(X[5] == 0)
     expected = unrated[np.argsort(-key[unrated], kind="stable")[:4]]
     np.testing.assert_array_equal(items, expected)
-    every = mixrec.top_n_all(model, None, 4, relevant=True)[0]
+    np.testing.assert_allclose(shown, np.exp(key[expected]), rtol=1e-6)  # a chance
+    assert np.all((0 < shown) & (shown < 1))
+    every = mixrec.top_n_all(model, None, 4).items
     np.testing.assert_array_equal(every[5, :len(items)], items)
 
 

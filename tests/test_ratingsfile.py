@@ -6,7 +6,7 @@ from scipy import sparse
 import course
 import mixrec
 import synthetic
-from mixrec import ratingsfile
+from mixrec import fastpath, ratingsfile
 from test_em import X_OK, random_ratings
 
 
@@ -103,7 +103,6 @@ def test_load_ratings_remaps_string_ids(tmp_path):
     ("1 2 3\n1 3 x\n", r"line 2: rating 'x' is not a number"),
     ("1 2 3\n1 3 nan\n", r"line 2: rating must be a finite number"),
     ("1 2 3\n1 3 -inf\n", r"line 2: rating must be a finite number"),
-    ("1 2 3\n1 3 4\n1 2 5\n", r"line 3: the pair rated on line 1 is rated again"),
     ("1 2 3 4 5\n", r"line 1: expected"),
 ])
 def test_load_ratings_names_the_file_and_line_of_a_bad_line(tmp_path, text, match):
@@ -170,7 +169,7 @@ def test_quoted_ids_keep_their_spaces(tmp_path):
 
 @pytest.mark.parametrize("content, match", [
     ("1,2,3\n".encode("utf-16"), "UTF-16"),
-    (b"\x1f\x8b\x08\x00rest", "gzip-compressed"),
+    (b"\x1f\x8b\x08\x00rest", "its compressed data is damaged"),  # gzip, but broken
     (b"1,2,3\n\x00\x01\x02", "NUL bytes"),
     ("1,2,3\ncaf\u00e9,2,3\n".encode("latin-1"), r"line 2: not UTF-8 text"),
 ])
@@ -206,7 +205,7 @@ def test_fast_and_slow_paths_read_the_same_matrix(tmp_path, separator, monkeypat
              for r, c, v in zip(rows[order], X0.indices[order], X0.data[order])]
     path = tmp_path / "big.dat"
     path.write_text("\n".join(lines))  # no newline at the end, too
-    monkeypatch.setattr(ratingsfile, "BLOCK_BYTES", 4096)  # many blocks, lines cut across them
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 4096)  # many blocks, lines cut across them
     fast = mixrec.load_ratings(path)
     assert fast[0].nnz == X0.nnz and fast[0].indices.dtype == np.int32
     slow = mixrec.load_ratings(path, fast=False)
@@ -221,7 +220,7 @@ def test_load_reports_progress_to_the_end(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("1,2,3\n" * 5 + "1,3,4\n")
     with pytest.raises(ValueError, match="rated again"):  # the repeated pair, named
-        mixrec.load_ratings(path)
+        mixrec.load_ratings(path, duplicates="refuse")
     path.write_text("".join(f"{u},{i},3\n" for u in range(50) for i in range(20)))
     mixrec.load_ratings(path, progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1][0] == seen[-1][1] == path.stat().st_size
@@ -250,13 +249,13 @@ def test_test_ratings_are_matched_to_the_training_ids(tmp_path):
     path = tmp_path / "test.csv"
     path.write_text("7,10,4\n9,99,2\n8,20,5\n")
     rows, cols, values = mixrec.load_test_ratings(path, np.array([7, 8]), np.array([10, 20]))
-    np.testing.assert_array_equal(rows, [0, 1, -1])
-    np.testing.assert_array_equal(cols, [0, 1, -1])
-    np.testing.assert_array_equal(values, [4, 5, 2])
+    np.testing.assert_array_equal(rows, [0, -1, 1])  # every line, in the file's order
+    np.testing.assert_array_equal(cols, [0, -1, 1])
+    np.testing.assert_array_equal(values, [4, 2, 5])
 
 
 def test_a_header_after_a_block_of_blank_lines_is_still_skipped(tmp_path, monkeypatch):
-    monkeypatch.setattr(ratingsfile, "BLOCK_BYTES", 64)  # the blank lines fill whole blocks
+    monkeypatch.setattr(fastpath, "BLOCK_BYTES", 64)  # the blank lines fill whole blocks
     path = tmp_path / "r.csv"
     path.write_text("\n" * 300 + "userId,movieId,rating\n1,10,4\n2,10,3\n")
     X, users, items = mixrec.load_ratings(path)
@@ -298,8 +297,8 @@ def test_ids_are_the_files_own_text(tmp_path):
 
 def test_integer_ids_are_a_fast_path_only_when_lossless(tmp_path, monkeypatch):
     calls = []
-    real = ratingsfile._load_slow
-    monkeypatch.setattr(ratingsfile, "_load_slow", lambda *a: calls.append(1) or real(*a))
+    real = ratingsfile._read_slow
+    monkeypatch.setattr(ratingsfile, "_read_slow", lambda *a: calls.append(1) or real(*a))
     for text, slow in [("1,10,4\n22,3,5\n", False), ("01,10,4\n22,3,5\n", True),
                        ("1,+10,4\n", True), ("1, 10,4\n", True), ("1,10,4\n-2,3,5\n", True)]:
         calls.clear()
@@ -390,7 +389,7 @@ def test_timestamps_are_read_as_seconds_or_iso_dates(tmp_path):
     X, users, items, times = mixrec.load_ratings(path, timestamps=True)
     assert list(times[:2]) == [86400, 2 * 86400] and np.isnan(times[2])
     path.write_text("1,10,4,soon\n")
-    with pytest.raises(ValueError, match="line 1: timestamp 'soon' is neither a number"):
+    with pytest.raises(ValueError, match="line 1: timestamp 'soon' is neither seconds"):
         mixrec.load_ratings(path, timestamps=True)
 
 
@@ -428,7 +427,7 @@ def test_from_triples_takes_pandas_columns():
 def test_from_triples_refuses_what_load_ratings_refuses(users, items, ratings, match):
     with pytest.raises(ValueError, match=match):
         mixrec.from_triples(np.array(users, dtype=object) if None in users else users, items,
-                          ratings)
+                            ratings, duplicates="refuse")
 
 
 def test_holdout_leaves_a_read_only_sparse_input_untouched():
@@ -448,3 +447,33 @@ def test_holdout_refuses_what_the_course_refuses():
     for seed in (1.5, "x", np.random.RandomState(0), True, -1):
         with pytest.raises(ValueError, match="seed must be an integer >= 0"):
             mixrec.holdout(X_OK, .2, seed)
+
+
+# ---------------------------------------------------------------------------------------
+# Pairs rated more than once (issue 25): a documented policy
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_pair_rated_twice_becomes_one_rating_by_the_policy(tmp_path, fast):
+    path = tmp_path / "dup.csv"
+    path.write_text("user,item,rating\n1,2,3\n1,3,4\n1,2,5\n2,2,1\n1,2,4\n")
+    X, users, items = mixrec.load_ratings(path, fast=fast)  # no timestamps: the mean
+    assert X.nnz == 3 and X[0, 0] == pytest.approx(4.0)
+    assert mixrec.load_ratings(path, fast=fast, duplicates="first")[0][0, 0] == 3
+    assert mixrec.load_ratings(path, fast=fast, duplicates="latest")[0][0, 0] == 4
+    with pytest.raises(ValueError, match=r"dup.csv, line 4: the pair rated on line 2 is rated "
+                                         "again"):
+        mixrec.load_ratings(path, fast=fast, duplicates="refuse")
+    found = ratingsfile.read(path, fast=fast)
+    assert (found.merged, found.lines, found.policy) == (1, 5, "mean")
+
+
+def test_with_timestamps_the_latest_rating_of_a_pair_is_kept_by_default(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("user,item,rating,timestamp\n1,2,3,300\n1,2,5,100\n1,2,4,\n2,2,1,5\n")
+    X, _, _, times = mixrec.load_ratings(path, timestamps=True)
+    assert X[0, 0] == 3 and times[0] == 300  # the line without a time is older than any
+    X, _, _, times = mixrec.load_ratings(path, timestamps=True, duplicates="mean")
+    assert X[0, 0] == pytest.approx(4.0) and times[0] == 300
+    with pytest.raises(ValueError, match="duplicates must be one of latest, mean, first, "
+                                         "refuse"):
+        mixrec.load_ratings(path, duplicates="max")

@@ -50,32 +50,36 @@ MODEL_X = random_ratings(40, 15, seed=2)
 MODEL = mixrec.fit(MODEL_X, **FAST)
 
 
-def test_top_n_leaves_out_rated_items_best_first():
-    items, scores = mixrec.top_n(MODEL, MODEL_X, user=3, n=4)
+def test_top_n_by_rating_leaves_out_rated_items_best_first():
+    items, scores, _, key = mixrec.top_n(MODEL, MODEL_X, user=3, n=4, ranking="rating")
+    np.testing.assert_array_equal(key, scores)  # ranked by the rating itself
     unrated = np.flatnonzero(MODEL_X[3] == 0)
     assert set(items) <= set(unrated) and len(items) == min(4, len(unrated))
     all_scores = mixrec.predict(MODEL, np.full(len(unrated), 3), unrated)
     np.testing.assert_allclose(scores, np.sort(all_scores)[::-1][:len(items)], rtol=1e-6)
-    again = mixrec.top_n(MODEL, None, user=3, n=4)  # the model's own record of X
+    again = mixrec.top_n(MODEL, None, user=3, n=4, ranking="rating")  # the model's record
     np.testing.assert_array_equal(again[0], items)
 
 
 def test_cautious_top_n_ranks_by_the_lower_bound():
-    items, scores = mixrec.top_n(MODEL, MODEL_X, user=3, n=10, cautious=True)
-    pred, std = mixrec.predict(MODEL, np.full(len(items), 3), items, return_std=True)
+    items, scores, std, key = mixrec.top_n(MODEL, MODEL_X, user=3, n=10, ranking="cautious")
+    pred, expected_std = mixrec.predict(MODEL, np.full(len(items), 3), items, return_std=True)
     np.testing.assert_allclose(scores, pred, rtol=1e-6)
-    assert np.all(np.diff(pred - std) <= 1e-6)
+    np.testing.assert_allclose(std, expected_std, rtol=1e-6)
+    np.testing.assert_allclose(key, pred - expected_std, rtol=1e-6)
+    assert np.all(np.diff(pred - expected_std) <= 1e-6)
 
 
-@pytest.mark.parametrize("cautious", [False, True])
-def test_every_users_lists_at_once_are_each_users_list(cautious, monkeypatch):
-    from mixrec import serving
-    monkeypatch.setattr(serving, "BLOCK_BYTES", 2000)  # many blocks of users
-    items, scores, std = mixrec.top_n_all(MODEL, None, 5, cautious=cautious)
+@pytest.mark.parametrize("ranking", ["rating", "cautious", "relevance"])
+def test_every_users_lists_at_once_are_each_users_list(ranking, monkeypatch):
+    from mixrec import lists
+    monkeypatch.setattr(lists, "BLOCK_BYTES", 2000)  # many blocks of users
+    items, scores, std, key = mixrec.top_n_all(MODEL, None, 5, ranking=ranking)
     for user in range(40):
-        one, one_scores = mixrec.top_n(MODEL, None, user, 5, cautious=cautious)
+        one, one_scores, _, one_key = mixrec.top_n(MODEL, None, user, 5, ranking=ranking)
         np.testing.assert_array_equal(items[user, :len(one)], one)
         np.testing.assert_allclose(scores[user, :len(one)], one_scores, rtol=1e-6)
+        np.testing.assert_allclose(key[user, :len(one)], one_key, rtol=1e-5)
         assert (items[user, len(one):] == -1).all()
         _, expected_std = mixrec.predict(MODEL, np.full(len(one), user), one,
                                               return_std=True)
@@ -151,7 +155,7 @@ def test_folding_in_a_training_user_gives_back_their_place():
     own = mixrec.predict(model, np.full(120, user), np.arange(120))
     folded = mixrec.predict_new(model, placed, np.arange(120))
     assert np.sqrt(np.mean((own - folded) ** 2)) < 0.15
-    listed, _ = mixrec.top_n(model, None, placed, 5)
+    listed = mixrec.top_n(model, None, placed, 5, ranking="rating").items
     assert not set(listed) & set(items)
     _, std = mixrec.predict_new(model, placed, np.arange(120), return_std=True)
     assert np.all(np.isfinite(std)) and np.all(std > 0)
