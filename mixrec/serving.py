@@ -9,13 +9,11 @@ full) and checks that its shapes fit together.
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import log_ndtr
 
 import em
 from common import check_integer, check_pairs
 from mixrec import baseline
 from mixrec.model import ITEMS_AS_ROWS, MAX_RATING, USERS_AS_ROWS, Model, check_shapes
-from mixrec.ratings import as_ratings_matrix
 from products import pairwise_dot
 
 # Bytes of temporaries per block of a blocked product (top_n_all); pairs: products.CHUNK_BYTES.
