@@ -69,32 +69,44 @@ def load_items(path):
     pipe = first.split(b"|")[0].strip(b" \t").isdigit()
     counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
     delimiter = "|" if pipe else max(counts, key=counts.get)
-    titles = {}
-    with open_text(path, "items") as stream:
-        records = _Records(stream, path, "latin-1" if pipe else "utf-8")
-        reader = csv.reader(records, delimiter=delimiter, strict=True,
-                            quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as err:
-                raise ValueError(f"{path}, line {records.start or records.number}: a quote is "
-                                 f"left open or a field is malformed ({err})") from None
-            number = records.start
-            records.record_done()
-            if not row or not "".join(row).strip(" \t"):
-                continue
-            if len(row) < 2:
-                raise ValueError(f"{path}, line {number}: expected 'id{delimiter}title...', "
-                                 f"got {len(row)} field")
-            if number == 1 and not pipe and names_columns([c.strip(" \t") for c in row]):
-                continue  # the header, "movieId,title,genres"
-            titles.setdefault(row[0].strip(" \t"), row[1].strip(" \t"))
+    limit = csv.field_size_limit()
+    try:
+        # a title may be as long as a line may: the record's bound is _Records' (csv's own
+        # limit, 128 KiB, is set back as it was once the file is read)
+        csv.field_size_limit(MAX_LINE + 1)
+        with open_text(path, "items") as stream:
+            records = _Records(stream, path, "latin-1" if pipe else "utf-8")
+            titles = _titles(records, path, delimiter, pipe)
+    finally:
+        csv.field_size_limit(limit)
     if not titles:
         raise ValueError(f"{path} holds no items")
     item_ids = ids.typed(titles)
     out = np.empty(len(titles), dtype=object)
     out[:] = list(titles.values())
     return item_ids, out
+
+
+def _titles(records, path, delimiter, pipe):
+    """{id text: title} of an items file's records (a header, blank records left out)."""
+    reader = csv.reader(records, delimiter=delimiter, strict=True,
+                        quoting=csv.QUOTE_NONE if pipe else csv.QUOTE_MINIMAL)
+    titles = {}
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return titles
+        except csv.Error as err:
+            raise ValueError(f"{path}, line {records.start or records.number}: a quote is left "
+                             f"open or a field is malformed ({err})") from None
+        number = records.start
+        records.record_done()
+        if not row or not "".join(row).strip(" \t"):
+            continue
+        if len(row) < 2:
+            raise ValueError(f"{path}, line {number}: expected 'id{delimiter}title...', got "
+                             f"{len(row)} field")
+        if number == 1 and not pipe and names_columns([c.strip(" \t") for c in row]):
+            continue  # the header, "movieId,title,genres"
+        titles.setdefault(row[0].strip(" \t"), row[1].strip(" \t"))

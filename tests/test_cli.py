@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -390,3 +391,129 @@ def test_a_sweep_with_nothing_held_out_says_so(tmp_path, capfd, argv):
     argv = [a.format(path=path) for a in argv] + ["-q"]
     assert (main.main if argv[0].startswith("--") else cli.main)(argv) == 2
     assert "is held out" in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# Fourth hostile pass (issue 26): nothing lost, one line and exit 2 for each
+
+@pytest.mark.parametrize("argv, message", [
+    (["split", "{ratings}", "--out-train", "{ratings}", "--out-test", "{folder}/t.csv"],
+     "--out-train .* is the ratings file this command reads"),
+    (["predict", "{model}", "{pairs}", "--out", "{model}"],
+     "--out .* is the model file this command reads"),
+    (["predict", "{model}", "{pairs}", "--out", "{pairs}"],
+     "--out .* is the pairs file this command reads"),
+    (["recommend", "{model}", "--all", "--out", "{model}"],
+     "--out .* is the model file this command reads"),
+    (["fit", "{ratings}", "--out", "{folder}/m.npz", "--test", "{folder}/m.npz"],
+     "--out .* is the test file this command reads"),
+])
+def test_regression_no_output_may_be_an_input_of_the_same_command(fitted, capsys, tmp_path,
+                                                                   argv, message):
+    folder, ratings, model, _ = fitted
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("userId,movieId\n1,10\n")
+    before = {p: p.read_bytes() for p in (ratings, model, pairs)}
+    argv = [a.format(ratings=ratings, model=model, pairs=pairs, folder=tmp_path) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_regression_a_full_disk_while_splitting_leaves_both_outputs_as_they_were(tmp_path):
+    pytest.importorskip("resource")
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("".join(f"{u},{i},3\n" for u in range(400) for i in range(40)))
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text("old train\n")
+    test.write_text("old test\n")
+    script = tmp_path / "split.py"
+    script.write_text(textwrap.dedent(f"""
+        import resource, signal, sys
+        sys.path.insert(0, {ROOT!r})
+        from mixrec import cli
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))  # train fits, test not
+        sys.exit(cli.main(["split", {str(ratings)!r}, "--test-fraction", "0.5",
+                           "--out-train", {str(train)!r}, "--out-test", {str(test)!r}]))
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "File too large" in result.stderr, result.stderr
+    assert train.read_text() == "old train\n" and test.read_text() == "old test\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "split.py", "test.csv",
+                                                          "train.csv"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["split", "{ratings}", "--seed", str(10 ** 23), "--out-train", "{folder}/a.csv",
+      "--out-test", "{folder}/b.csv"], r"--seed must be an integer in 0..4294967295"),
+    (["split", "{ratings}", "--test-fraction", "1.5", "--out-train", "{folder}/a.csv",
+      "--out-test", "{folder}/b.csv"], r"--test-fraction must be a fraction in \[0, 1\)"),
+    (["recommend", "{model}", "--all", "-n", str(10 ** 21), "--out", "{folder}/r.csv"],
+     r"-n must be an integer in 1\.\."),
+    (["fit", "{ratings}", "--out", "{folder}/m.npz", "--n-groups", str(10 ** 12), "-q"],
+     r"--n-groups = 1000000000000 needs .* GiB"),
+])
+def test_regression_absurd_numbers_name_their_option(fitted, capsys, tmp_path, argv, message):
+    folder, ratings, model, _ = fitted
+    argv = [a.format(ratings=ratings, model=model, folder=tmp_path) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+
+
+def test_regression_recommend_all_caps_n_at_the_items_instead_of_allocating(fitted, capsys,
+                                                                              tmp_path):
+    _, _, model, X = fitted
+    out = tmp_path / "all.csv"
+    assert cli.main(["recommend", str(model), "--all", "-n", str(10 ** 9), "--out",
+                     str(out), "-q"]) == 0
+    rows = out.read_text().splitlines()
+    assert len(rows) - 1 == (50 * 300 - X.nnz)  # every unrated item of every user, once
+    assert "best 50 items" in capsys.readouterr().out
+
+
+def test_regression_split_refuses_what_fit_refuses_and_keeps_a_repeated_pair_together(
+        tmp_path, capsys):
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("userId,movieId,rating,timestamp\n1,2,3,abc\n")
+    assert cli.main(["split", str(ratings), "--out-train", str(tmp_path / "a.csv"),
+                     "--out-test", str(tmp_path / "b.csv")]) == 2
+    assert "line 2: timestamp 'abc' is neither" in capsys.readouterr().err
+    lines = [f"{u},{i},{(u + i) % 5 + 1}" for u in range(30) for i in range(6)]
+    lines += [f"{u},0,2" for u in range(30)]  # each user rates item 0 twice
+    ratings.write_text("\n".join(lines) + "\n")
+    for seed in range(3):
+        assert cli.main(["split", str(ratings), "--seed", str(seed), "--test-fraction", "0.3",
+                         "--out-train", str(tmp_path / "a.csv"), "--out-test",
+                         str(tmp_path / "b.csv")]) == 0
+        train = {tuple(line.split(",")[:2]) for line in (tmp_path / "a.csv").read_text().split()}
+        test = {tuple(line.split(",")[:2]) for line in (tmp_path / "b.csv").read_text().split()}
+        assert not train & test  # no pair on both sides
+        mixrec.load_ratings(tmp_path / "a.csv")
+    assert "the 30 lines repeating a pair go with it" in capsys.readouterr().out
+    assert cli.main(["split", str(ratings), "--duplicates", "refuse", "--out-train",
+                     str(tmp_path / "a.csv"), "--out-test", str(tmp_path / "b.csv")]) == 2
+    assert "is rated again" in capsys.readouterr().err
+
+
+def test_regression_fit_holds_out_ratings_of_a_file_without_timestamps(fitted, capsys,
+                                                                        tmp_path):
+    _, ratings, _, _ = fitted
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(",".join(line.split(",")[:3]) + "\n"
+                            for line in ratings.read_text().splitlines()[1:]))
+    assert cli.main(["fit", str(bare), "--holdout", "0.1", "--out", str(tmp_path / "m.npz"),
+                     "-q", "--n-seeds", "2"]) == 0
+    assert "held out of" in capsys.readouterr().out
+
+
+def test_regression_a_damaged_course_figure_exits_2_not_1(tmp_path, capsys):
+    for name in ("test_incomplete.txt", "test_complete.txt"):
+        (tmp_path / name).write_text(open(course_file(name)).read())
+    text = open(course_file("test_solutions.txt")).read()
+    (tmp_path / "test_solutions.txt").write_text(text.replace("0.", "5.93e400", 1))
+    assert main.main(["--data-dir", str(tmp_path), "--k", "1", "--seeds", "0"]) == 2
+    assert "which is not a finite number: the file is damaged" in capsys.readouterr().err

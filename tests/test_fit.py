@@ -1,4 +1,5 @@
 """Tests of stages.py: the fit, its stages and its conventions."""
+import time
 import numpy as np
 import pytest
 from scipy import sparse
@@ -219,3 +220,39 @@ MODEL = mixrec.fit(random_ratings(20, 6, seed=3), **FAST)
 def test_bad_input_is_refused_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------------------
+# Fourth hostile pass (issue 26)
+
+def test_regression_ratings_float32_factors_cannot_hold_are_refused_before_the_fit():
+    X = sparse.csr_array(random_ratings(30, 8, seed=1)) * 1e39
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"ratings must lie within \+-1e\+30, which the "
+                                         "model's float32 factors hold"):
+        mixrec.fit(X, **FAST)
+    assert time.perf_counter() - start < 1  # said at once, not after the whole fit
+
+
+@pytest.mark.parametrize("bad", [np.datetime64("NaT"), 1e15, -4e9, 2.0 ** 31 * 86400, np.inf])
+def test_regression_timestamps_outside_1900_to_2200_are_refused_before_the_fit(bad):
+    X = sparse.csr_array(random_ratings(30, 8, seed=1))
+    times = np.full(X.nnz, 1e9)
+    times[3] = float(bad) if not isinstance(bad, np.datetime64) else np.nan
+    if isinstance(bad, np.datetime64):
+        times = times.astype(object)
+        times[3] = "now"
+    with pytest.raises(ValueError, match=r"times|timestamp"):
+        mixrec.fit(X, times=times, **FAST)
+
+
+def test_regression_a_day_far_away_cannot_borrow_another_users_day_bias():
+    X = sparse.csr_array(random_ratings(30, 8, seed=1))
+    times = np.arange(X.nnz) * 86400.0 + 1e9
+    model = mixrec.fit(X, times=times, **FAST)
+    with pytest.raises(ValueError, match=r"times\[0\] is .*between 1900 and 2200"):
+        mixrec.predict(model, [0], [1], times=[(2 ** 32 + 5) * 86400.0])
+    from mixrec import baseline
+    users, days = baseline._unkey(baseline._key(np.array([0, 1, 7]),
+                                                np.array([-25_567, 84_006, 0])))
+    assert users.tolist() == [0, 1, 7] and days.tolist() == [-25_567, 84_006, 0]

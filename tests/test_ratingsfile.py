@@ -477,3 +477,135 @@ def test_with_timestamps_the_latest_rating_of_a_pair_is_kept_by_default(tmp_path
     with pytest.raises(ValueError, match="duplicates must be one of latest, mean, first, "
                                          "refuse"):
         mixrec.load_ratings(path, duplicates="max")
+
+
+# ---------------------------------------------------------------------------------------
+# Compressed files, columns by name, one rule for a field's text (issues 25 and 26)
+
+def _compressed(path, text, kind):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+    data = text.encode()
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("ratings.csv", data)
+    else:
+        path.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](
+            data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip"])
+def test_compressed_ratings_pairs_and_items_files_read_as_they_are(tmp_path, kind):
+    text = "userId,movieId,rating,timestamp\n" + "".join(
+        f"{u},{i},{(u + i) % 5 + 1},{1_000_000 + u}\n" for u in range(30) for i in range(7))
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text)
+    packed = _compressed(tmp_path / f"r.csv.{kind}", text, kind)
+    for fast in (True, False):
+        a, b = mixrec.load_ratings(plain, fast=fast), mixrec.load_ratings(packed, fast=fast)
+        assert (a[0] != b[0]).nnz == 0 and list(a[1]) == list(b[1])
+    users, items = mixrec.load_pairs(_compressed(tmp_path / f"p.{kind}", "user,item\n3,4\n",
+                                                 kind))
+    assert (users.tolist(), items.tolist()) == ([3], [4])
+    ids_, titles = mixrec.load_items(_compressed(tmp_path / f"i.{kind}",
+                                                 'movieId,title\n4,"A, film"\n', kind))
+    assert titles.tolist() == ["A, film"]
+
+
+def test_regression_a_decompression_bomb_is_refused_by_the_ratio_rule(tmp_path):
+    import bz2
+    path = tmp_path / "bomb.csv.bz2"
+    path.write_bytes(bz2.compress(b"1,2,3\n" + b"#\n" * 2_000_000))  # 4 MB from ~100 bytes
+    with pytest.raises(ValueError, match="decompresses to more than 1000 times its size"):
+        mixrec.load_ratings(path)
+
+
+def test_a_zip_of_several_files_or_a_zstd_file_is_refused_in_one_line(tmp_path):
+    import zipfile
+    path = tmp_path / "two.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "1,2,3\n")
+        archive.writestr("b.csv", "1,2,3\n")
+    with pytest.raises(ValueError, match="zip archive of 2 files; it must hold exactly one"):
+        mixrec.load_ratings(path)
+    zstd = tmp_path / "r.zst"
+    zstd.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 20)
+    with pytest.raises(ValueError, match="zstd-compressed"):
+        mixrec.load_ratings(zstd)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_regression_a_header_in_another_order_is_honoured_not_taken_by_position(tmp_path,
+                                                                               fast):
+    path = tmp_path / "r.csv"
+    path.write_text("movieId,rating,userId\n" + "".join(
+        f"{10 + i},{(u * i) % 5 + 1},{u}\n" for u in range(1, 5) for i in range(3)))
+    X, users, items = mixrec.load_ratings(path, fast=fast)
+    assert users.tolist() == [1, 2, 3, 4] and items.tolist() == [10, 11, 12]
+    assert X[1, 2] == (2 * 2) % 5 + 1
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("movieId,userId\n11,3\n")
+    assert [a.tolist() for a in mixrec.load_pairs(pairs)] == [[3], [11]]
+
+
+def test_an_unknown_column_name_lists_the_known_ones_and_columns_names_them(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,category,rating\n1,2,7,4\n2,2,7,3\n")
+    with pytest.raises(ValueError, match=r"r.csv, line 1: the header names a column "
+                                         r"'category'.*known names.*--columns"):
+        mixrec.load_ratings(path)
+    X, users, items = mixrec.load_ratings(path, columns="user,item,-,rating")
+    assert X.toarray().tolist() == [[4.0], [3.0]]
+    with pytest.raises(ValueError, match="names no rating column"):
+        mixrec.load_ratings(path, columns="user,item,-,-")
+    with pytest.raises(ValueError, match="columns names 'stars'"):
+        mixrec.load_ratings(path, columns="user,item,-,stars")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_regression_an_id_is_the_same_text_on_every_line_and_in_every_file(tmp_path, fast):
+    path = tmp_path / "r.csv"
+    # no-break space, ideographic space, line separator, next line: never stripped; the
+    # ASCII spaces around a field always are, whichever path a line takes
+    path.write_text("a\xa0,1,4\na\xa0,2, 3\nb\u3000,1,2\nb\u3000 ,2,2\nc\u2028,1,1\nd\x85,1,1\n")
+    X, users, items = mixrec.load_ratings(path, fast=fast)
+    assert users.tolist() == ["a\xa0", "b\u3000", "c\u2028", "d\x85"]
+    assert X.shape == (4, 2)
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("a\xa0, 2\n")
+    assert mixrec.load_pairs(pairs)[0].tolist() == ["a\xa0"]
+
+
+def test_regression_a_nul_byte_past_the_first_64_kib_is_refused_naming_its_line(tmp_path):
+    path = tmp_path / "r.csv"
+    lines = [f"u{k},i{k % 7},3\n" for k in range(20_000)]
+    lines[15_000] = "u1\x00x,i1,3\n"
+    path.write_text("".join(lines))
+    assert path.stat().st_size > 1 << 16
+    with pytest.raises(ValueError, match="r.csv, line 15001: holds a NUL byte"):
+        mixrec.load_ratings(path)
+
+
+@pytest.mark.parametrize("text", ["NaT", "now", "today", "1e15", "-4e9", "2005-13-45"])
+def test_regression_timestamps_out_of_range_or_not_dates_are_refused(tmp_path, text):
+    path = tmp_path / "r.csv"
+    path.write_text(f"1,2,3,{text}\n")
+    with pytest.raises(ValueError, match="timestamp .* is neither seconds since 1970 nor an "
+                                         "ISO date"):
+        mixrec.load_ratings(path, timestamps=True)
+
+
+def test_items_titles_may_span_lines_in_quotes_but_a_record_is_bounded(tmp_path):
+    path = tmp_path / "movies.csv"
+    path.write_text('movieId,title\n1,"Two\nlines"\n2,"Quote ""this"""\n')
+    ids_, titles = mixrec.load_items(path)
+    assert titles.tolist() == ["Two\nlines", 'Quote "this"']
+    path.write_text('movieId,title\n1,"open\n' + ("x" * 1000 + "\n") * 2000)
+    with pytest.raises(ValueError, match="movies.csv, line 2: a record runs past 1 MiB"):
+        mixrec.load_items(path)
+    path.write_text("movieId,title\n1," + "y" * (2 << 20) + "\n")  # one 2 MB line
+    with pytest.raises(ValueError, match="movies.csv, line 2: longer than 1 MiB"):
+        mixrec.load_items(path)

@@ -218,3 +218,12 @@ def test_on_the_shared_split_a_folded_in_user_is_near_their_refit_place():
     folded_rmse = np.sqrt(np.mean(np.concatenate(folded_errors) ** 2))
     baseline_rmse = np.sqrt(np.mean(np.concatenate(baseline_errors) ** 2))
     assert folded_rmse < baseline_rmse - 0.02, (folded_rmse, baseline_rmse)
+
+
+def test_regression_fold_in_refuses_ratings_or_epochs_it_cannot_place():
+    with pytest.raises(ValueError, match=r"ratings must be finite numbers within \+-1e\+30"):
+        mixrec.fold_in(MODEL, np.array([1, 2]), np.array([1e300, 3.0]))
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0, got 2.5"):
+        mixrec.fold_in(MODEL, np.array([1, 2]), np.array([4.0, 3.0]), epochs=2.5)
+    placed = mixrec.fold_in(MODEL, np.array([1, 2]), np.array([1e29, -1e29]))
+    assert np.isfinite(mixrec.predict_new(MODEL, placed, np.arange(15))).all()
