@@ -1,5 +1,6 @@
 """Tests of stages.py: the fit, its stages and its conventions."""
 import time
+
 import numpy as np
 import pytest
 from scipy import sparse
