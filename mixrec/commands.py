@@ -235,24 +235,6 @@ def report_evaluation(model, X_train, held_out, source):
 # ---------------------------------------------------------------------------------------
 # Using a model: recommend, predict, groups
 
-def open_model(path):
-    """The model and its ratings file's ids, from a file `fit` wrote."""
-    model, extras = modelfile.load(path, extras=True)
-    if not {"user_ids", "item_ids"} <= set(extras):
-        raise ValueError(f"{path} is a model without its ratings file's ids: write it with "
-                         "`fit` (or Recommender.save)")
-    user_ids, item_ids = extras["user_ids"], extras["item_ids"]
-    if np.ndim(user_ids) != 1 or np.ndim(item_ids) != 1:
-        raise ValueError(f"{path}: its ids must be 1-D arrays, got shapes {np.shape(user_ids)} "
-                         f"and {np.shape(item_ids)}")
-    if len(user_ids) != len(model.user_bias) or len(item_ids) != len(model.item_bias):
-        raise ValueError(f"{path}: its ids ({len(user_ids)} users, {len(item_ids)} items) do "
-                         f"not fit its model ({len(model.user_bias)} x {len(model.item_bias)})")
-    ids.check_sorted_distinct(user_ids, f"{path}: user_ids")
-    ids.check_sorted_distinct(item_ids, f"{path}: item_ids")
-    return model, user_ids, item_ids
-
-
 def _find_user(user_ids, user):
     """The index of a user id given on the command line (its text, as in the file)."""
     found = ids.index_of(user_ids, np.array([user], dtype=object))
@@ -286,7 +268,7 @@ def recommend_command(args):
         return _recommend_all(args, ranking, n)
     if args.out:
         raise ValueError("--out goes with --all (a single list is printed)")
-    model, user_ids, item_ids = open_model(args.model)
+    model, user_ids, item_ids = modelfile.load_with_ids(args.model)
     titles = _titles(args.items, item_ids)
     if args.ratings:
         user, who, n_rated = _new_user(model, item_ids, args)
@@ -329,7 +311,7 @@ def _recommend_all(args, ranking, n):
         raise ValueError("--all writes every user's list: give --out FILE.csv")
     out = outputs.check_output_path(args.out, "recommendations")
     outputs.check_not_an_input(out, "--out", {"model": args.model, "items": args.items})
-    model, user_ids, item_ids = open_model(args.model)
+    model, user_ids, item_ids = modelfile.load_with_ids(args.model)
     n = min(n, len(item_ids))
     start = time.perf_counter()
     user_text, item_text = ids.texts(user_ids), ids.texts(item_ids)
@@ -354,7 +336,7 @@ def predict_command(args):
     out = outputs.check_output_path(args.out, "predictions") if args.out else None
     if out is not None:
         outputs.check_not_an_input(out, "--out", {"model": args.model, "pairs": args.pairs})
-    model, user_ids, item_ids = open_model(args.model)
+    model, user_ids, item_ids = modelfile.load_with_ids(args.model)
     header = ["user", "item", "prediction"] + (["std"] if args.std else [])
     unknown = [0]
 
@@ -387,7 +369,7 @@ def groups_command(args):
     """groups: each taste group, its weight, and the items it rates above and below."""
     n = check_seed("-n", args.n, 1, 2 ** 63 - 1)
     min_ratings = check_seed("--min-ratings", args.min_ratings, 0, 2 ** 63 - 1)
-    model, _, item_ids = open_model(args.model)
+    model, _, item_ids = modelfile.load_with_ids(args.model)
     titles = _titles(args.items, item_ids)
     counts = np.bincount(model.rated_indices, minlength=len(item_ids))
     known = counts >= min_ratings

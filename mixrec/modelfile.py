@@ -178,6 +178,26 @@ def _check_directory(path):
                          f"model file holds a few dozen")
 
 
+def load_with_ids(path):
+    """``(model, user_ids, item_ids)`` from a file `fit` (or ``Recommender.save``) wrote: the
+    model, and its ratings' ids, checked against it (1-D, as many as its users and items,
+    sorted and distinct)."""
+    model, extras = load(path, extras=True)
+    if not {"user_ids", "item_ids"} <= set(extras):
+        raise ValueError(f"{path} is a model without its ratings file's ids: write it with "
+                         "`fit` (or Recommender.save)")
+    user_ids, item_ids = extras["user_ids"], extras["item_ids"]
+    if np.ndim(user_ids) != 1 or np.ndim(item_ids) != 1:
+        raise ValueError(f"{path}: its ids must be 1-D arrays, got shapes {np.shape(user_ids)} "
+                         f"and {np.shape(item_ids)}")
+    if len(user_ids) != len(model.user_bias) or len(item_ids) != len(model.item_bias):
+        raise ValueError(f"{path}: its ids ({len(user_ids)} users, {len(item_ids)} items) do "
+                         f"not fit its model ({len(model.user_bias)} x {len(model.item_bias)})")
+    ids.check_sorted_distinct(user_ids, f"{path}: user_ids")
+    ids.check_sorted_distinct(item_ids, f"{path}: item_ids")
+    return model, user_ids, item_ids
+
+
 def _read(archive, path, extras):
     """The model and its extras from an open archive (see ``load``)."""
     infos = archive.infolist()

@@ -1,0 +1,144 @@
+"""Tests of recommender.py's Recommender: ids in and ids out, held against the index-level
+functions it stands on, from a file, a data frame or columns, saved and loaded."""
+import numpy as np
+import pytest
+
+import mixrec
+import synthetic
+from test_fit import FAST
+
+
+def planted_file(tmp_path, header="userId,movieId,rating,timestamp"):
+    X, _ = synthetic.planted_sparse_ratings(80, 25, 1600, K=3, seed=4)
+    rows = np.repeat(np.arange(80), np.diff(X.indptr))
+    path = tmp_path / "ratings.csv"
+    path.write_text(header + "\n" + "".join(
+        f"u{r:03d},{100 + c},{v:g},{1_000_000_000 + 3600 * k}\n"
+        for k, (r, c, v) in enumerate(zip(rows, X.indices, X.data))))
+    return path, X
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    path, X = planted_file(tmp_path_factory.mktemp("rec"))
+    return mixrec.Recommender(**FAST).fit(path), path, X
+
+
+def test_predictions_in_ids_are_the_index_level_predictions(fitted):
+    rec, _, _ = fitted
+    users, items = np.array(["u003", "u050", "u003"]), np.array([101, 124, 105])
+    found = rec.predict(users, items)
+    rows = mixrec.index_of(rec.user_ids, users)
+    cols = mixrec.index_of(rec.item_ids, items)
+    pred, std = mixrec.predict(rec.model, rows, cols, return_std=True)
+    np.testing.assert_array_equal(found.prediction, pred)
+    np.testing.assert_array_equal(found.std, std)
+    assert found.known.all() and list(found.users) == list(users)
+
+
+def test_an_unknown_id_is_named_or_scored_by_the_baseline(fitted):
+    rec, _, _ = fitted
+    with pytest.raises(ValueError, match=r"user 'nobody' is not in the model \(80 users\); "
+                                         "unknown='baseline'"):
+        rec.predict(["u001", "nobody"], [101, 101])
+    with pytest.raises(ValueError, match="item '999' is not in the model"):
+        rec.predict(["u001"], [999])
+    found = rec.predict(["u001", "nobody"], [101, 999], unknown="baseline")
+    assert found.known.tolist() == [True, False]
+    baseline = mixrec.predict(mixrec.baseline_only(rec.model), [-1], [-1], unknown=True)
+    assert found.prediction[1] == pytest.approx(baseline[0])
+    with pytest.raises(ValueError, match="unknown must be one of"):
+        rec.predict(["u001"], [101], unknown="skip")
+    # an index in range is not an id: u1 is a user, 1 is not
+    with pytest.raises(ValueError, match="user '1' is not in the model"):
+        rec.recommend(1)
+
+
+def test_a_users_list_in_item_ids_is_the_index_level_list(fitted):
+    rec, _, X = fitted
+    found = rec.recommend("u007", n=5)
+    row = int(mixrec.index_of(rec.user_ids, ["u007"])[0])
+    listed = mixrec.top_n(rec.model, None, row, 5)
+    assert found.items.tolist() == (rec.item_ids[listed.items]).tolist()
+    np.testing.assert_array_equal(found.key, listed.key)
+    rated = set((100 + X.indices[X.indptr[7]:X.indptr[8]]).tolist())
+    assert not set(found.items.tolist()) & rated and found.ranking == "relevance"
+    by_rating = rec.recommend("u007", n=5, ranking="rating")
+    assert np.all(np.diff(by_rating.rating) <= 0)
+    stranger = rec.recommend("stranger", n=3, unknown="baseline")
+    assert len(stranger.items) == 3
+
+
+def test_a_new_user_is_placed_from_ratings_by_item_id(fitted):
+    rec, _, _ = fitted
+    mine = {101: 5.0, 104: 1.0, 110: 4.5, 99999: 3.0}  # one item the model lacks
+    found = rec.recommend_new(mine, n=4)
+    assert len(found.items) == 4 and not {101, 104, 110} & set(found.items.tolist())
+    again = rec.recommend_new((list(mine), list(mine.values())), n=4)
+    assert again.items.tolist() == found.items.tolist()
+
+
+def test_save_and_load_keep_the_ids_and_the_answers(fitted, tmp_path):
+    rec, _, _ = fitted
+    path = tmp_path / "rec.npz"
+    rec.save(path)
+    back = mixrec.Recommender.load(path)
+    assert back.user_ids.tolist() == rec.user_ids.tolist()
+    assert back.item_ids.tolist() == rec.item_ids.tolist()
+    np.testing.assert_array_equal(back.predict(["u010"], [103]).prediction,
+                                  rec.predict(["u010"], [103]).prediction)
+    groups = back.groups(n=2)
+    assert sum(g.weight for g in groups) == pytest.approx(1)
+    assert all(set(g.above.tolist()) <= set(rec.item_ids.tolist()) for g in groups)
+    with pytest.raises(ValueError, match="not fitted: call fit"):
+        mixrec.Recommender().predict(["u1"], [1])
+
+
+def test_a_data_frame_and_columns_give_the_file_s_model(fitted):
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    rec, path, _ = fitted
+    frame = pd.read_csv(path, dtype={"userId": str})
+    frame = frame[["movieId", "rating", "timestamp", "userId"]]  # names, in any order
+    from_frame = mixrec.Recommender(**FAST).fit(frame)
+    np.testing.assert_allclose(from_frame.model.user_factors, rec.model.user_factors)
+    from_columns = mixrec.Recommender(**FAST).fit(users=frame.userId, items=frame.movieId,
+                                                  ratings=frame.rating,
+                                                  timestamps=frame.timestamp)
+    np.testing.assert_allclose(from_columns.model.item_factors, rec.model.item_factors)
+    renamed = frame.rename(columns={"userId": "who", "movieId": "what", "rating": "stars"})
+    with pytest.raises(ValueError, match="name no user and no item"):
+        mixrec.Recommender(**FAST).fit(renamed)
+    mixrec.Recommender(**FAST).fit(renamed, columns={"user": "who", "item": "what",
+                                                     "rating": "stars"})
+
+
+def test_results_become_data_frames_with_pandas(fitted):
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    rec, _, X = fitted
+    fewest = f"u{int(np.argmin(np.diff(X.indptr))):03d}"  # a user with items left to list
+    frame = rec.recommend(fewest, n=3).to_frame()
+    assert list(frame.columns) == ["rank", "item", "rating", "std", "relevance"]
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 3
+    table = rec.predict(["u001"], [101], std=False).to_frame()
+    assert list(table.columns) == ["user", "item", "prediction", "known"]
+
+
+def test_to_frame_without_pandas_says_how_to_get_it(fitted, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    rec, _, _ = fitted
+    with pytest.raises(ValueError, match="to_frame needs pandas: pip install pandas"):
+        rec.recommend("u001", n=2).to_frame()
+
+
+def test_a_fit_says_what_it_merged(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("user,item,rating\n" + "".join(f"{u},{i},{(u + i) % 5 + 1}\n"
+                                                    for u in range(20) for i in range(6))
+                    + "3,2,1\n")
+    rec = mixrec.Recommender(**FAST).fit(path)
+    assert rec.summary["merged"] == 1 and rec.summary["duplicates"] == "mean"
+    with pytest.raises(ValueError, match="rated again"):
+        mixrec.Recommender(**FAST).fit(path, duplicates="refuse")
+    with pytest.raises(ValueError, match="n_seeds must be an integer >= 1"):
+        mixrec.Recommender(n_seeds=0)
