@@ -53,6 +53,12 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
     rows, cols = np.asarray(rows), np.asarray(cols)
     times = _check_pair_times(times, len(rows)) if np.ndim(rows) == 1 else times
     n, d = len(model.user_bias), len(model.item_bias)
+    if not unknown:
+        for name, index in (("rows", rows), ("cols", cols)):
+            if index.size and index.dtype.kind == "i" and index.min() == -1:
+                raise ValueError(f"{name} holds -1, an id ids.index_of did not find: pass "
+                                 "unknown=True to score such pairs by the baseline (or ask "
+                                 "mixrec.Recommender, in ids)")
     rows, cols = check_pairs(rows, cols, n, d, unknown=unknown)
     pred = np.empty(len(rows))
     std = np.empty(len(rows)) if return_std else None

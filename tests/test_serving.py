@@ -227,3 +227,10 @@ def test_regression_fold_in_refuses_ratings_or_epochs_it_cannot_place():
         mixrec.fold_in(MODEL, np.array([1, 2]), np.array([4.0, 3.0]), epochs=2.5)
     placed = mixrec.fold_in(MODEL, np.array([1, 2]), np.array([1e29, -1e29]))
     assert np.isfinite(mixrec.predict_new(MODEL, placed, np.arange(15))).all()
+
+
+def test_regression_a_minus_one_from_index_of_says_how_to_score_it():
+    with pytest.raises(ValueError, match="cols holds -1, an id ids.index_of did not find: pass "
+                                         "unknown=True"):
+        mixrec.predict(MODEL, [0], [-1])
+    assert np.isfinite(mixrec.predict(MODEL, [0], [-1], unknown=True)).all()
