@@ -20,7 +20,8 @@ from mixrec.recommender import Predictions, Recommendations, Recommender, TasteG
 from mixrec.lists import RANKINGS, TopN, top_n, top_n_all
 from mixrec.serving import Group, NewUser, baseline_only, fold_in, groups, predict, predict_new
 from mixrec.splits import Hidden, holdout, split_lines
-from mixrec.stages import DEFAULTS, Progress
+from mixrec.options import DEFAULTS
+from mixrec.stages import Progress
 
 __version__ = "1.0.0"
 

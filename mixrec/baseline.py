@@ -10,7 +10,15 @@ each bias is the regularised mean of what the others leave,
                        / (day_reg + n_ut)
 
 The regularisers are pseudo-counts (ratings' worth of evidence), so they mean the same on
-any rating scale. A day is a UTC calendar day of the ratings' timestamps: users rate in
+any rating scale. A pseudo-count given as None is learned: with Gaussian priors on the
+biases, mean-field variational Bayes (Lim and Teh's, for matrix factorisation) alternates
+each bias's posterior, its mean the update above, its variance ``noise / (reg + n)``, with
+the prior's variance, the mean posterior second moment of the biases that have ratings, and
+the noise, the expected squared error; the pseudo-count is ``noise / prior variance``.
+Learned (``user_reg=None, item_reg=None``), the users' and the items' pseudo-counts gain
+0.005 RMSE on MovieTweetings' validation ratings but lose 0.001-0.003 on FilmTrust and
+MovieLens, and the predictive std then runs narrow (MovieTweetings: 93% within two std, 90%
+after 20 epochs): the fixed ones stay the default. A day is a UTC calendar day of the ratings' timestamps: users rate in
 sessions, and a user's mood of the day is a bias of its own (97% of MovieLens' held-out
 ratings fall on a day the user also rated in training). A day the user never rated on in
 training, "now" included, has no day bias: what a user felt on the days they rated says
@@ -54,6 +62,13 @@ class Baseline(NamedTuple):
     day_users: np.ndarray  # (m,) int: the user of each (user, day) with a bias
     days: np.ndarray  # (m,) int64: its UTC day number, sorted by (user, day)
     day_bias: np.ndarray  # (m,)
+    user_reg: float = 0.0  # the pseudo-counts it was fitted with, given or learned
+    item_reg: float = 0.0
+    day_reg: float = 0.0
+
+
+# Where a learned pseudo-count starts (surprise's BaselineOnly's, in ratings' worth).
+STARTS = {"user": 15.0, "item": 10.0, "day": 5.0}
 
 
 def fit(rows, cols, ratings, shape, times=None, *, user_reg=15.0, item_reg=10.0,
@@ -68,8 +83,8 @@ def fit(rows, cols, ratings, shape, times=None, *, user_reg=15.0, item_reg=10.0,
     shape : (n, d)
     times : ndarray of shape (m,) or None
         Timestamps in seconds (NaN where unknown); None fits no day biases.
-    user_reg, item_reg, day_reg : float
-        Pseudo-counts >= 0 of the three biases.
+    user_reg, item_reg, day_reg : float or None
+        Pseudo-counts >= 0 of the three biases, or None to learn one.
     epochs : int
         Rounds of alternating updates.
 
@@ -86,16 +101,49 @@ def fit(rows, cols, ratings, shape, times=None, *, user_reg=15.0, item_reg=10.0,
     dated = day_of >= 0
     user_bias, item_bias, day_bias = np.zeros(n), np.zeros(d), np.zeros(len(days))
     day_term = np.zeros(len(ratings))
+    given = {"user": user_reg, "item": item_reg, "day": day_reg}
+    regs = {name: STARTS[name] if reg is None else float(reg) for name, reg in given.items()}
+    noise = float(np.var(ratings))
     for _ in range(epochs):
         item_bias = np.bincount(cols, ratings - mean - user_bias[rows] - day_term, d) / (
-            item_reg + item_count)
+            regs["item"] + item_count)
         user_bias = np.bincount(rows, ratings - mean - item_bias[cols] - day_term, n) / (
-            user_reg + user_count)
+            regs["user"] + user_count)
         if len(days):
             left = (ratings - mean - item_bias[cols] - user_bias[rows])[dated]
-            day_bias = np.bincount(day_of[dated], left, len(days)) / (day_reg + day_count)
+            day_bias = np.bincount(day_of[dated], left, len(days)) / (regs["day"] + day_count)
             day_term = np.where(dated, day_bias[np.maximum(day_of, 0)], 0.0)
-    return Baseline(mean, user_bias, item_bias, day_users, days, day_bias)
+        if None in given.values():
+            noise = _learn(regs, given, noise, ratings - mean - item_bias[cols]
+                           - user_bias[rows] - day_term, {"user": (user_bias, user_count),
+                                                          "item": (item_bias, item_count),
+                                                          "day": (day_bias, day_count)})
+    return Baseline(mean, user_bias, item_bias, day_users, days, day_bias, regs["user"],
+                    regs["item"], regs["day"])
+
+
+def _learn(regs, given, noise, error, biases):
+    """One variational Bayes update of the pseudo-counts given as None (in ``regs``, in
+    place) and of the noise, which it returns.
+
+    Each bias's posterior variance is ``noise / (reg + count)``; the noise becomes the
+    expected squared error, ``error`` and those variances; a prior's variance the mean
+    posterior second moment of the biases that have ratings; a pseudo-count noise / prior
+    variance. ``biases`` maps each name to (biases, their rating counts)."""
+    variances = {name: noise / (regs[name] + count) for name, (_, count) in biases.items()}
+    spread = sum(float(biases[name][1] @ var) for name, var in variances.items())
+    noise = max(float(error @ error + spread) / len(error), 1e-300)
+    for name, (bias, count) in biases.items():
+        rated = count > 0
+        if given[name] is None and rated.any():
+            prior = float(np.mean(bias[rated] ** 2 + variances[name][rated]))
+            # a prior variance of 0 (every bias 0) would be an infinite pseudo-count
+            regs[name] = min(noise / max(prior, 1e-300), MAX_REG)
+    return noise
+
+
+# The largest pseudo-count: a bias held at 0 by the evidence of 1e12 ratings.
+MAX_REG = 1e12
 
 
 def _day_groups(rows, times):

@@ -5,13 +5,15 @@ This module parses the arguments and hands each command to ``commands.py``, insi
 course's ``main.guarded``: every user error is one line on stderr and exit status 2 (Ctrl-C:
 one line, 130; a closed pipe: quiet, 141).
 """
+import argparse
 import difflib
 import os
 import sys
 
 import main as course_main
 import mixrec
-from mixrec import commands, display, lists, stages
+from mixrec import commands, display, lists
+from mixrec import options as hyper
 from mixrec.ratings import DUPLICATES
 
 COMMANDS = ("split", "fit", "recommend", "predict", "groups", "sweep")
@@ -120,12 +122,24 @@ def _fit_parser(subparsers):
                      help="draw each EM run's log-likelihood and the held-out RMSEs (.png, "
                           ".pdf or .svg; needs matplotlib; default: no plot)")
     options = fit.add_argument_group("hyper-parameters (mixrec.DEFAULTS)")
-    for name, value in stages.DEFAULTS.items():
-        kind = int if isinstance(value, int) else float
-        shown = value if value is not None else "none: --variance-floor applies"
+    for name, value in hyper.DEFAULTS.items():
+        kind = (switch if name in hyper.SWITCHES else int if name in hyper.INTEGERS
+                else float)
+        shown = (value if value is not None else "none: --variance-floor applies"
+                 if name == "min_variance" else "auto")
+        shown = {True: "on", False: "off"}.get(shown, shown)
         options.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                             help=f"{stages.HELP[name]} (default {shown})")
+                             metavar="on|off|auto" if kind is switch else None,
+                             help=f"{hyper.HELP[name]} (default {shown})")
     fit.set_defaults(run=commands.fit_command)
+
+
+def switch(text):
+    """An on/off option's value: True, False, or None for auto (the default's rule)."""
+    values = {"on": True, "off": False, "auto": None}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected on, off or auto, got {text!r}")
+    return values[text]
 
 
 def _recommend_parser(subparsers):

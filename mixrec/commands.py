@@ -17,6 +17,7 @@ import common
 import em
 import products
 from mixrec import display, ids, lists, metrics, modelfile, outputs, serving, stages
+from mixrec.options import DEFAULTS, check_hyper_parameters, resolved
 from mixrec.itemsfile import load_items
 from mixrec.pairsfile import iter_pairs, load_user_ratings
 from mixrec.ratingsfile import data_lines, load_test_ratings, read
@@ -112,14 +113,14 @@ def fit_command(args):
                          "--holdout FRACTION too")
     if args.plot:  # after the arguments' own errors, which need nothing installed to fix
         display.require_matplotlib()
-    hyper = {name: getattr(args, name) for name in stages.DEFAULTS
-             if getattr(args, name) is not None}
-    stages.check_hyper_parameters(hyper, args.seed, spell=option)  # before the long load
+    hyper = {name: getattr(args, name) for name in DEFAULTS if getattr(args, name) is not None}
+    check_hyper_parameters(hyper, args.seed, spell=option)  # before the long load
     args.client = _connect(args.scheduler)
     found = read(args.ratings, columns=args.columns, duplicates=args.duplicates,
                  progress=display.load_progress(args.ratings, args.quiet))
     X, user_ids, item_ids = found.X, found.user_ids, found.item_ids
-    stages.check_sizes({**stages.DEFAULTS, **hyper}, X.shape, spell=option)
+    plan = resolved({**DEFAULTS, **hyper}, int(np.count_nonzero(np.diff(X.indptr))), X.nnz)
+    stages.check_sizes(plan, X.shape, spell=option)
     times = found.times if np.isfinite(found.times).any() else None
     print(f"== {args.ratings}: {len(user_ids)} users x {len(item_ids)} items, {X.nnz} "
           f"ratings" + (", with timestamps" if times is not None else "")
@@ -160,6 +161,7 @@ def fit_command(args):
         saved_note = f"fitted on all {X.nnz} ratings"
     modelfile.save(model, out, user_ids=user_ids, item_ids=item_ids)
     print(f"Saved the model to {out} ({saved_note}; {os.path.getsize(out) / 1e6:.1f} MB)")
+    print(f"The model: {_plan_name(plan)}; {_choices(model, times, plan)}")
     if evaluated is None:
         print("No evaluation: give --test FILE or --holdout FRACTION to measure the model")
         return 0
@@ -167,7 +169,7 @@ def fit_command(args):
     scores = report_evaluation(evaluated, X_eval, held_out, source)
     if args.plot:
         display.plot_fit(args.plot, traces, scores, sides=sides,
-                         title=f"{args.ratings}: {_plan_name(hyper)}")
+                         title=f"{args.ratings}: {_plan_name(plan)}")
         print(f"Drew {args.plot}")
     return 0
 
@@ -199,8 +201,25 @@ def _connect(address):
                          f"({err})") from None
 
 
-def _plan_name(hyper):
-    options = {**stages.DEFAULTS, **hyper}
+def _choices(model, times, options):
+    """What the fit chose from the training ratings, in words."""
+    if times is None:
+        days = "no timestamps, no day biases"
+    elif len(model.days):
+        days = "day biases kept" + (" (they predict held-out training ratings better)"
+                                    if options["day_biases"] is None else "")
+    else:
+        days = "day biases left out" + (" (they do not predict held-out training ratings "
+                                        "better)" if options["day_biases"] is None else "")
+    if len(model.blend_weights) == 0:
+        return days + "; the stages summed (no blend)"
+    neighbours = " and two neighbour stages" if len(model.knn_item_index) else ""
+    return (f"{days}; the stages{neighbours} blended by weights fitted on "
+            f"{options['blend_holdout']:.0%} of the ratings held out of a first fit (std "
+            f"x {float(model.std_factor):.3f})")
+
+
+def _plan_name(options):
     return (f"mixture recommender, {options['item_stages']} stages with items as rows (K = "
             f"{options['item_components']}) then {options['user_stages']} with users as rows "
             f"(K = {options['user_components']}), {options['n_seeds']} EM runs each")

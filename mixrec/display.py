@@ -108,18 +108,21 @@ class FitProgress:
         self.shown_at = 0.0
 
     def __call__(self, progress):
-        self.traces.setdefault((progress.stage, progress.run), []).append(
-            progress.log_likelihood)
-        self.sides[progress.stage] = progress.side
+        if progress.phase == "fit":  # the model's own runs, not the blend's first fit
+            self.traces.setdefault((progress.stage, progress.run), []).append(
+                progress.log_likelihood)
+            self.sides[progress.stage] = progress.side
         if self.quiet:
             return
         now = time.perf_counter()
-        if progress.stage != self.stage:
+        if (progress.phase, progress.stage) != self.stage:
             if self.stage is None and not self.live:
-                print(f"  fitting on {self.what}: {progress.n_stages} stages of "
-                      f"{progress.n_runs} EM runs", file=self.stream, flush=True)
+                print(f"  fitting on {self.what}: {progress.n_stages} stages"
+                      + (", twice: first on part of the ratings, to weigh the blend"
+                         if progress.phase == "blend" else ""), file=self.stream, flush=True)
             self._stage_done(now)
-            self.stage, self.side, self.stage_start = progress.stage, progress.side, now
+            self.stage, self.side, self.stage_start = ((progress.phase, progress.stage),
+                                                       progress.side, now)
             self.name = self._name(progress)
         if self.live and (now - self.shown_at > 0.2 or progress.iteration == 1):
             self.shown_at = now
@@ -130,15 +133,16 @@ class FitProgress:
             print("\r\x1b[K" + line, end="", file=self.stream, flush=True)
 
     def _name(self, progress):
+        first = "for the blend, " if progress.phase == "blend" else ""
         if progress.stage == 0:
-            return f"fitting on {self.what}: taste groups"
-        return f"stage {progress.stage}/{progress.n_stages}, {progress.side} as rows"
+            return f"fitting on {self.what}: {first}taste groups"
+        return f"{first}stage {progress.stage}/{progress.n_stages}, {progress.side} as rows"
 
     def _stage_done(self, now):
         """Close the stage's line: on a terminal it ends as done, not as time left."""
         if self.stage is None:
             return
-        if self.stage > 0:
+        if self.stage[1] > 0:
             self.stage_seconds.setdefault(self.side, []).append(now - self.stage_start)
         if self.live:
             print(f"\r\x1b[K  {self.name}: done in {now - self.stage_start:.1f} s",
@@ -151,8 +155,10 @@ class FitProgress:
         if not done:
             return None
         pace = sum(done) / len(done)
-        return max(0.0, pace * (progress.n_stages - progress.stage + 1)
-                   - (now - self.stage_start))
+        to_come = progress.n_stages - progress.stage + 1
+        if progress.phase == "blend":  # and the whole fit after it
+            to_come += progress.n_stages
+        return max(0.0, pace * to_come - (now - self.stage_start))
 
     def close(self):
         """End the progress display: the last stage's line, and the total time."""

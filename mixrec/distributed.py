@@ -29,6 +29,8 @@ import em
 import products
 from mixrec import ids, mixtures, stages
 from mixrec.ratings import RepeatedPair, build, finite_column
+from mixrec.ensemble import use_day_biases
+from mixrec.options import check_hyper_parameters, resolved
 
 # The cluster's own errors that mean "a worker and what it held were lost".
 _LOST = ("KilledWorker", "FutureCancelledError", "CancelledError", "CommClosedError")
@@ -330,10 +332,14 @@ def _result(future):
 # The recommender: a replica of its state on every worker, the seeds shared out
 
 def fit(X, client, *, seed=0, callback=None, times=None, **hyper_parameters):
-    """``stages.fit`` on a Dask cluster: the same model (see ``ReplicatedState``)."""
-    options = stages.check_hyper_parameters(hyper_parameters, seed)
+    """The stages of ``ensemble.fit`` on a Dask cluster (see ``ReplicatedState``): the same
+    model as ``ensemble.fit(..., blend_holdout=0)``, the stages summed (the neighbour stages
+    and the blend are fitted on one machine only)."""
+    options = check_hyper_parameters(hyper_parameters, seed)
     X = stages.check_training(X)
     times = stages.check_times(times, X)
+    options = resolved(options, int(np.count_nonzero(np.diff(X.indptr))), X.nnz)
+    times = times if use_day_biases(X, times, options) else None
     return stages.fit_state(ReplicatedState(client, X, times, options), options, seed,
                             callback)
 

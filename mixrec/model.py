@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mixrec.baseline import MAX_DAY
+from mixrec.neighbours import MAX_SCORE
 
 ITEMS_AS_ROWS, USERS_AS_ROWS = 0, 1
 
@@ -66,6 +67,28 @@ class Model(NamedTuple):
     rated_indptr : ndarray of int, shape (n + 1,)
     rated_indices : ndarray of int, shape (nnz,)
         Which items each user rated in training (CSR pattern), sorted within each user.
+    rated_residual : ndarray of shape (nnz,), or (0,) without neighbour stages
+        Each training rating's residual from the baseline, in units of ``scale``, in the
+        pattern's order: what the neighbour stages average.
+    knn_item_indptr, knn_item_index, knn_item_score : ndarray, shapes (d + 1,), (ki,), (ki,)
+        The item neighbour stage's lists (``neighbours.Lists``): each item's neighbour items
+        and their log weights; ki = 0 without the stage.
+    knn_user_indptr, knn_user_index, knn_user_score : ndarray, shapes (n + 1,), (ku,), (ku,)
+        The user neighbour stage's lists.
+    knn_settings : ndarray of shape (5,)
+        The neighbour stages' settings, for placing a new user among the users: the null
+        component's log weight, the temperature, the shrink, the ratings a user needs to
+        be a neighbour, the neighbours kept (``KNN_SETTINGS``).
+    blend_weights : ndarray of shape (q,)
+        The blend of the parts (the baseline, each stage, the two neighbour stages), fitted
+        on ratings held out of a first fit (``blend.py``): q = 0 (the parts summed) or 3 P +
+        3, P = n_stages + 3 parts, each weight changing with the user's and the item's
+        log rating counts.
+    blend_centers : ndarray of shape (2,)
+        The mean log(1 + count) of the training ratings' users and items, which the blend's
+        log counts are taken from (0 without a blend).
+    std_factor : ndarray of shape ()
+        The predictive std's factor, the blend's error over the stages' on those ratings.
     """
 
     mean: np.ndarray
@@ -93,17 +116,48 @@ class Model(NamedTuple):
     group_mu: np.ndarray
     rated_indptr: np.ndarray
     rated_indices: np.ndarray
+    rated_residual: np.ndarray
+    knn_item_indptr: np.ndarray
+    knn_item_index: np.ndarray
+    knn_item_score: np.ndarray
+    knn_user_indptr: np.ndarray
+    knn_user_index: np.ndarray
+    knn_user_score: np.ndarray
+    knn_settings: np.ndarray
+    blend_weights: np.ndarray
+    blend_centers: np.ndarray
+    std_factor: np.ndarray
+
+
+# What a model written before the neighbour stages and the blend holds for them: nothing
+# to add, the parts summed (``modelfile`` reads such files with these).
+NO_KNN_SETTINGS = [0.0, 1.0, 0.0, 1.0, 0.0]
+def without_blend(n, d):
+    """The arrays of a model with neither neighbour stages nor a blend, by name."""
+    empty = {"indptr": lambda t: np.zeros(t + 1, dtype=np.int64),
+             "index": lambda t: np.zeros(0, dtype=np.int32),
+             "score": lambda t: np.zeros(0, dtype=np.float32)}
+    out = {"rated_residual": np.zeros(0, dtype=np.float32), "knn_settings": np.array(NO_KNN_SETTINGS),
+           "blend_weights": np.zeros(0), "blend_centers": np.zeros(2),
+           "std_factor": np.array(1.0)}
+    for side, t in (("item", d), ("user", n)):
+        for part, make in empty.items():
+            out[f"knn_{side}_{part}"] = make(t)
+    return out
 
 
 # The dtype kind each array must have: f floats, i integers.
 KINDS = {name: "f" for name in Model._fields}
 KINDS.update(day_users="i", days="i", stage_columns="i", stage_sides="i", n_components="i",
-             rated_indptr="i", rated_indices="i")
+             rated_indptr="i", rated_indices="i", knn_item_indptr="i", knn_item_index="i",
+             knn_user_indptr="i", knn_user_index="i")
 # The integer arrays' own dtypes, those fit writes: every integer array is checked as int64
 # (no value wraps around, as np.diff of a uint8 array would), then held in its own dtype.
 INTEGER_DTYPES = {"day_users": np.int32, "days": np.int64, "stage_columns": np.int64,
                   "stage_sides": np.int8, "n_components": np.int64, "rated_indptr": np.int64,
-                  "rated_indices": np.int32}
+                  "rated_indices": np.int32, "knn_item_indptr": np.int64,
+                  "knn_item_index": np.int32, "knn_user_indptr": np.int64,
+                  "knn_user_index": np.int32}
 # Ratings a model holds: its factors are float32 in the ratings' units (largest 3.4e38),
 # so ratings beyond this are refused before a fit, not found to overflow after it.
 MAX_RATING = 1e30
@@ -117,9 +171,13 @@ RELATIVE_VARIANCE_RANGE = (1e-12, 1e15)
 _VARIANCES = ("cold_var", "mixture_var")
 
 
-def shapes(n, d, r, s, m, n_stages, n_groups, nnz, s_last=None):
+def shapes(n, d, r, s, m, n_stages, n_groups, nnz, residuals, ki, ku, q, s_last=None):
     """The shape of every array of a model of these sizes, by name."""
-    return {"mean": (), "scale": (), "cold_var": (), "user_bias": (n,), "item_bias": (d,),
+    return {"rated_residual": (residuals,), "knn_item_indptr": (d + 1,),
+            "knn_item_index": (ki,), "knn_item_score": (ki,), "knn_user_indptr": (n + 1,),
+            "knn_user_index": (ku,), "knn_user_score": (ku,), "knn_settings": (len(KNN_SETTINGS),),
+            "blend_weights": (q,), "blend_centers": (2,), "std_factor": (),
+            "mean": (), "scale": (), "cold_var": (), "user_bias": (n,), "item_bias": (d,),
             "day_users": (m,), "days": (m,), "day_bias": (m,), "rating_range": (2,),
             "user_factors": (n, r), "item_factors": (d, r),
             "stage_columns": (n_stages + 1,), "stage_sides": (n_stages,),
@@ -131,8 +189,9 @@ def shapes(n, d, r, s, m, n_stages, n_groups, nnz, s_last=None):
 
 
 def sizes_of(declared):
-    """The sizes (n, d, r, s, m, n_stages, n_groups, nnz) that declared shapes imply, or
-    ValueError when an array that sets a size lacks its dimensions.
+    """The sizes (n, d, r, s, m, n_stages, n_groups, nnz, residuals, ki, ku, q) that
+    declared shapes imply, or ValueError when an array that sets a size lacks its
+    dimensions.
 
     ``declared`` maps names to shapes, from a model or from a model file's header (read
     before any array, so that nothing is allocated for a file whose shapes disagree).
@@ -145,7 +204,8 @@ def sizes_of(declared):
         return int(shape[axis])
     return (dim("user_bias", 0), dim("item_bias", 0), dim("user_factors", 1),
             dim("mixture_var", 0), dim("days", 0), dim("stage_sides", 0), dim("group_p", 0),
-            dim("rated_indices", 0))
+            dim("rated_indices", 0), dim("rated_residual", 0), dim("knn_item_index", 0),
+            dim("knn_user_index", 0), dim("blend_weights", 0))
 
 
 def check_shapes(declared, names=Model._fields):
@@ -158,7 +218,12 @@ def check_shapes(declared, names=Model._fields):
         raise ValueError(f"the model lacks the arrays {missing}")
     s_last = declared["last_support"][1] if "last_support" in declared and len(
         declared["last_support"]) == 2 else None
-    expected = shapes(*sizes_of(declared), s_last=s_last)
+    sizes = sizes_of(declared)
+    nnz, residuals = sizes[7], sizes[8]
+    if residuals not in (0, nnz):
+        raise ValueError(f"model.rated_residual must have shape ({nnz},) or (0,), got "
+                         f"({residuals},)")
+    expected = shapes(*sizes, s_last=s_last)
     for name in names:
         if tuple(declared[name]) != expected[name]:
             raise ValueError(f"model.{name} must have shape {expected[name]}, got "
@@ -233,6 +298,67 @@ def _check_values(model):
     _check_stages(model)
     _check_days(model, n)
     check_pattern(model.rated_indptr, model.rated_indices, n, d, "model.rated")
+    _check_neighbours(model, n, d)
+    _check_blend(model)
+
+
+# A neighbour's log weight is at most 1 / temperature (``neighbours.MAX_SCORE``): e^100
+# stays far inside float64.
+# The neighbour stages' settings a model keeps (``knn_settings``), each within its range.
+KNN_SETTINGS = {"null": (-MAX_SCORE, MAX_SCORE), "temperature": (1 / MAX_SCORE, 1e6),
+                "shrink": (0.0, 1e12), "min_support": (1, 2 ** 31), "k": (0, 2 ** 31)}
+STD_FACTOR_RANGE = (1e-3, 1e3)
+
+
+def _check_neighbours(model, n, d):
+    """The neighbour lists: CSR patterns of neighbours within range (no order asked), finite
+    bounded scores; the residuals they average stored when there are any."""
+    for side, t, size in (("item", d, d), ("user", n, n)):
+        indptr = getattr(model, f"knn_{side}_indptr")
+        index = getattr(model, f"knn_{side}_index")
+        score = getattr(model, f"knn_{side}_score")
+        if indptr[0] != 0 or indptr[-1] != len(index) or (np.diff(indptr) < 0).any():
+            raise ValueError(f"model.knn_{side}_indptr must rise from 0 to {len(index)}")
+        if len(index) and (index.min() < 0 or index.max() >= size):
+            raise ValueError(f"model.knn_{side}_index must lie in 0..{size - 1}")
+        if len(score) and np.abs(score).max() > MAX_SCORE:
+            raise ValueError(f"model.knn_{side}_score must lie within +-{MAX_SCORE:g}")
+    if (len(model.knn_item_index) or len(model.knn_user_index)) and \
+            len(model.rated_residual) != len(model.rated_indices):
+        raise ValueError("model.rated_residual must hold a residual per rating "
+                         f"({len(model.rated_indices)}) when there are neighbour stages")
+    settings = dict(zip(KNN_SETTINGS, model.knn_settings.tolist()))
+    for name, (low, high) in KNN_SETTINGS.items():
+        value = settings[name]
+        if not low <= value <= high or (name in ("min_support", "k") and value != int(value)):
+            raise ValueError(f"model.knn_settings' {name} must be "
+                             + ("an integer " if name in ("min_support", "k") else "")
+                             + f"in [{low:g}, {high:g}], got {value!r}")
+
+
+def blend_size(n_stages):
+    """The blend's weights: one per part and an intercept, each with its change per log
+    count of the user's and of the item's ratings; the parts are the baseline, the stages
+    and the two neighbour stages."""
+    return 3 * (n_stages + 3) + 3
+
+
+# log(1 + a count of ratings) lies within this (a count below 2**63).
+MAX_LOG_COUNT = 44.0
+
+
+def _check_blend(model):
+    q = len(model.blend_weights)
+    if q and q != blend_size(len(model.stage_sides)):
+        raise ValueError(f"model.blend_weights must hold {blend_size(len(model.stage_sides))} "
+                         f"weights for {len(model.stage_sides)} stages, got {q}")
+    if not (np.isfinite(model.blend_centers).all()
+            and (0 <= model.blend_centers).all() and (model.blend_centers <= MAX_LOG_COUNT).all()):
+        raise ValueError(f"model.blend_centers must lie in [0, {MAX_LOG_COUNT:g}] (mean log "
+                         "counts)")
+    if not STD_FACTOR_RANGE[0] <= float(model.std_factor) <= STD_FACTOR_RANGE[1]:
+        raise ValueError(f"model.std_factor must lie in {list(STD_FACTOR_RANGE)}, got "
+                         f"{float(model.std_factor)}")
 
 
 def _check_weights(name, p, group):

@@ -33,8 +33,13 @@ from mixrec.model import Model, check_model
 from mixrec.outputs import atomic_write
 from mixrec.textfiles import check_regular_file
 
-FORMAT = "em-recommender-3"
+FORMAT = "em-recommender-4"
 _STORED = [name for name in Model._fields if name != "last_support"]
+# Format 3 (before the neighbour stages and the blend) is read too, its model the same as
+# before: without them (``model.without_blend``).
+_ADDED_IN_4 = list(model_room.without_blend(0, 0))
+_STORED_IN = {FORMAT: _STORED,
+              "em-recommender-3": [name for name in _STORED if name not in _ADDED_IN_4]}
 # The dtypes each array is written in, and only those are read (no objects, no structures,
 # nothing that unpickles, no narrow integers whose differences would wrap around): floats as
 # float64, or float32 for the factors; each integer array in its own type.
@@ -42,7 +47,8 @@ _FLOATS = ("<f8", "<f4")
 _DTYPES = {name: _FLOATS for name in Model._fields}
 _DTYPES.update(day_users=("<i4", "<i8"), days=("<i8",), stage_columns=("<i8",),
                stage_sides=("|i1",), n_components=("<i8",), rated_indptr=("<i8",),
-               rated_indices=("<u2", "<i4"))
+               rated_indices=("<u2", "<i4"), knn_item_indptr=("<i8",), knn_item_index=("<i4",),
+               knn_user_indptr=("<i8",), knn_user_index=("<i4",))
 _EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MAX_HEADER = 1 << 20  # bytes of the header member
 _MAX_MEMBERS = 256
@@ -205,23 +211,32 @@ def _read(archive, path, extras):
         raise ValueError(f"{path} holds {len(infos)} members; a model file holds a few dozen")
     by_name = {info.filename: info for info in infos}
     fmt = _read_member(archive, by_name, "format", None, path, text_limit=4096)
-    if fmt != FORMAT:
+    if fmt not in _STORED_IN:
         older = isinstance(fmt, str) and fmt.startswith("em-recommender-")
         raise ValueError(f"{path} is a model of format {fmt!r}, written by an older version: "
                          f"refit it" if older else f"{path} is not a model saved by "
                          "mixrec.save")
+    stored = _STORED_IN[fmt]
     declared, kinds = _parse_header(
-        _read_member(archive, by_name, "header", None, path, text_limit=_MAX_HEADER), path)
+        _read_member(archive, by_name, "header", None, path, text_limit=_MAX_HEADER), path,
+        stored)
     shapes = {name: tuple(spec["shape"]) for name, spec in declared.items()}
+    n, d = (shapes[name][0] if len(shapes.get(name, ())) else 0
+            for name in ("user_bias", "item_bias"))  # check_shapes names what is missing
+    added = [name for name in _ADDED_IN_4 if name not in stored]  # format 3's: filled in
+    added_shapes = {name: shape for name, shape in model_room.shapes(
+        n, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0).items() if name in added}
     try:
-        model_room.check_shapes(shapes, _STORED)
+        model_room.check_shapes({**shapes, **added_shapes}, _STORED)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
     _check_memory(declared, path)
     arrays = {name: _read_member(archive, by_name, name, declared[name], path)
-              for name in _STORED}
+              for name in stored}
+    if added:
+        arrays.update({name: value for name, value in model_room.without_blend(n, d).items()
+                       if name in added})
     arrays["rated_indices"] = arrays["rated_indices"].astype(np.int32)
-    n, d = shapes["user_bias"][0], shapes["item_bias"][0]
     try:
         # the pattern first: deriving the supports reads it
         model_room.check_pattern(arrays["rated_indptr"], arrays["rated_indices"], n, d,
@@ -233,7 +248,7 @@ def _read(archive, path, extras):
     return found, _read_extras(archive, by_name, declared, kinds, path) if extras else {}
 
 
-def _parse_header(text, path):
+def _parse_header(text, path, stored):
     """The header's declared members ({name: {"dtype", "shape"}}) and extras' kinds."""
     try:
         if _json_depth(text) > _MAX_JSON_DEPTH:  # json.loads would recurse to a crash
@@ -252,7 +267,7 @@ def _parse_header(text, path):
                 raise TypeError(f"member {name!r} is declared as {str(spec)[:200]}")
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: the model's header is damaged ({err})") from None
-    for name in _STORED:
+    for name in stored:
         if name not in declared:
             raise ValueError(f"{path} lacks the array {name}")
         if declared[name]["dtype"] not in _DTYPES[name]:

@@ -17,14 +17,14 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from mixrec import ids, lists, modelfile, serving, stages
+from mixrec import ensemble, ids, lists, modelfile, options, serving
 from mixrec.ratings import from_triples
 from mixrec.ratingsfile import read
 from mixrec.textfiles import ROLES, parse_columns
 
 
 def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters):
-    """Fit the recommender to a ratings matrix (``stages.fit``), here or on a cluster.
+    """Fit the recommender to a ratings matrix (``ensemble.fit``), here or on a cluster.
 
     Parameters
     ----------
@@ -42,7 +42,7 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
     client : dask.distributed.Client or None
         Fit on a Dask cluster (``distributed.fit``): the same model.
     **hyper_parameters
-        Any of ``stages.DEFAULTS``.
+        Any of ``options.DEFAULTS``.
 
     Returns
     -------
@@ -52,7 +52,7 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
         from mixrec import distributed  # dask is optional: only for a cluster
         return distributed.fit(X, client, seed=seed, callback=callback, times=times,
                                **hyper_parameters)
-    return stages.fit(X, seed=seed, callback=callback, times=times, **hyper_parameters)
+    return ensemble.fit(X, seed=seed, callback=callback, times=times, **hyper_parameters)
 
 
 # ---------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class Recommender:
     """
 
     def __init__(self, **hyper_parameters: Any):
-        stages.check_hyper_parameters(hyper_parameters)
+        options.check_hyper_parameters(hyper_parameters)
         self.hyper_parameters = dict(hyper_parameters)
         self.model = self.user_ids = self.item_ids = None
         self.summary = {}

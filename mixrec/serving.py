@@ -12,8 +12,9 @@ import numpy as np
 
 import em
 from common import check_integer, check_pairs
-from mixrec import baseline
-from mixrec.model import ITEMS_AS_ROWS, MAX_RATING, USERS_AS_ROWS, Model, check_shapes
+from mixrec import baseline, parts
+from mixrec.model import (ITEMS_AS_ROWS, MAX_RATING, USERS_AS_ROWS, Model, check_shapes,
+                          without_blend)
 from products import pairwise_dot
 
 # Bytes of temporaries per block of a blocked product (top_n_all); pairs: products.CHUNK_BYTES.
@@ -82,16 +83,12 @@ PAIRS_PER_CHUNK = 1 << 16
 def _predict_chunk(model, rows, cols, unknown, times, terms):
     """predict for one chunk of pairs (checked); the std too when given its terms."""
     rows, cols, user_known, item_known = _pairs(rows, cols, unknown)
-    known_rows = np.where(user_known, rows, -1)
-    known_cols = np.where(item_known, cols, -1)
-    pred = baseline.predict(_baseline_of(model), known_rows, known_cols, times)
-    both = user_known & item_known
-    pred += np.where(both, pairwise_dot(model.user_factors.T, model.item_factors.T,
-                                           rows, cols), 0)
+    pred = parts.blended_at_pairs(model, rows, cols, user_known, item_known, times)
     pred = np.clip(pred, *model.rating_range, out=pred)
     if terms is None:
         return pred, None
-    return pred, np.sqrt(_predictive_var(model, terms, rows, cols, user_known, item_known))
+    var = _predictive_var(model, terms, rows, cols, user_known, item_known)
+    return pred, np.sqrt(var) * float(model.std_factor)
 
 
 def check_model_shapes(model):
@@ -120,11 +117,6 @@ def _check_pair_times(times, m):
 def check_time(time):
     """A list's time: None, or seconds within ``baseline.TIME_RANGE``."""
     return None if time is None else float(baseline.check_times([time], 1, "time")[0])
-
-
-def _baseline_of(model):
-    return baseline.Baseline(float(model.mean), model.user_bias, model.item_bias,
-                             model.day_users, model.days, model.day_bias)
 
 
 def _last_columns(model):
@@ -199,21 +191,19 @@ def scores_of_user(model, user, *, time=None, with_std=True):
             return predict_new(model, user, np.arange(d), return_std=True, time=time)
         return predict_new(model, user, np.arange(d), time=time), np.zeros(d)
     user = check_user(model, user)
-    times = None if time is None else np.full(d, float(time))
-    base = baseline.predict(_baseline_of(model), np.full(d, user), np.arange(d), times)
-    scores = np.clip(base + model.item_factors @ model.user_factors[user], *model.rating_range)
+    scores = parts.for_users(model, np.array([user]),
+                             None if time is None else np.array([time]))[0]
+    scores = np.clip(scores, *model.rating_range)
     if not with_std:
         return scores, np.zeros(d)
     weights = _last_weights(model)[user].astype(float)
-    return scores, np.sqrt(_var_of_weights(model, weights))
+    return scores, np.sqrt(_var_of_weights(model, weights)) * float(model.std_factor)
 
 
 def scores_of_users(model, users, *, with_std=True):
     """Predictions (and std, or zeros) of a block of training users for every item, (b, d)
     each, by matrix products."""
-    pred = (float(model.mean) + model.user_bias[users][:, None] + model.item_bias[None, :]
-            + model.user_factors[users] @ model.item_factors.T)
-    pred = np.clip(pred, *model.rating_range)
+    pred = np.clip(parts.for_users(model, users), *model.rating_range)
     if not with_std:
         return pred, np.zeros_like(pred)
     weights = _last_weights(model)[users].astype(float)
@@ -221,7 +211,7 @@ def scores_of_users(model, users, *, with_std=True):
     var = weights @ (noise + means ** 2).T - (weights @ means.T) ** 2
     unseen = weights.sum(axis=1) <= 0
     var[unseen] = float(model.cold_var)
-    return pred, np.sqrt(np.maximum(var, 0))
+    return pred, np.sqrt(np.maximum(var, 0)) * float(model.std_factor)
 
 
 def check_user(model, user):
@@ -255,6 +245,9 @@ class NewUser(NamedTuple):
     days: np.ndarray  # (m,) day numbers of the days they rated on
     day_bias: np.ndarray  # (m,)
     rated: np.ndarray  # item indices they rated (left out of their lists)
+    residual: np.ndarray  # their residuals there, in units of model.scale (neighbours)
+    neighbours: np.ndarray  # (k,) the training users nearest them, for the user neighbour
+    neighbour_scores: np.ndarray  # (k,) stage, and their log weights
 
 
 def fold_in(model, items, ratings, *, times=None, epochs=10):
@@ -301,6 +294,7 @@ def fold_in(model, items, ratings, *, times=None, epochs=10):
             day_term = np.where(dated, day_bias[np.maximum(day_of, 0)], 0)
     scale = float(model.scale)
     residual = (ratings - model.mean - item_bias - bias - day_term) / scale
+    first_residual = residual  # the baseline's, which the neighbour stages average
     factors = np.zeros(model.user_factors.shape[1])
     user_columns = 0  # position among the user stages' mixture components
     for stage, side in enumerate(model.stage_sides):
@@ -317,7 +311,9 @@ def fold_in(model, items, ratings, *, times=None, epochs=10):
             user_columns += width
         factors[columns] = placed
         residual = residual - basis @ placed
-    return NewUser(bias, factors.astype(model.user_factors.dtype), days, day_bias, items)
+    nearest = parts.new_user_list(model, items, first_residual)
+    return NewUser(bias, factors.astype(model.user_factors.dtype), days, day_bias, items,
+                   first_residual, nearest.index, nearest.score)
 
 
 def _check_new_ratings(model, items, ratings, times):
@@ -376,14 +372,14 @@ def predict_new(model, user, cols, *, return_std=False, time=None):
     if time is not None and len(user.days):
         found = np.flatnonzero(user.days == baseline.day_numbers([time])[0])
         day = float(user.day_bias[found[0]]) if len(found) else 0.0
-    pred = (float(model.mean) + user.bias + day + model.item_bias[cols]
-            + model.item_factors[cols] @ user.factors)
+    base = float(model.mean) + user.bias + day + model.item_bias[cols]
+    pred = parts.for_new_user(model, base, user, cols)
     pred = np.clip(pred, *model.rating_range)
     if not return_std:
         return pred
     columns = _last_columns(model)
     weights = np.zeros(0) if columns is None else user.factors[columns].astype(float)
-    return pred, np.sqrt(_var_of_weights(model, weights)[cols])
+    return pred, np.sqrt(_var_of_weights(model, weights)[cols]) * float(model.std_factor)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,9 +429,10 @@ def groups(model, n=5, *, candidates=None):
 
 
 def baseline_only(model):
-    """The model without its mixture stages: the mean plus the biases alone."""
+    """The model without its stages, neighbours and blend: the mean plus the biases alone."""
     check_model_shapes(model)
-    return model._replace(user_factors=model.user_factors[:, :0],
+    return model._replace(**without_blend(len(model.user_bias), len(model.item_bias)),
+                          user_factors=model.user_factors[:, :0],
                           item_factors=model.item_factors[:, :0],
                           stage_columns=np.zeros(1, dtype=np.int64),
                           stage_sides=model.stage_sides[:0], fold_ridge=model.fold_ridge[:0],

@@ -28,9 +28,8 @@ SVD, which changes its predictions by far less than their error), the last stage
 users as rows, are kept whole: their mixtures give the predictive uncertainty and place a
 new user by an E-step (``serving.fold_in``). The model is plain arrays (``model.py``).
 
-Defaults were chosen by validation inside a training set (``python -m
-benchmarks.recommender --tune``: a split of ml-latest-small's ``ratings_train.csv``, never
-its test file).
+This is the core of the fit; ``ensemble.py`` adds the neighbour stages and the blend, and
+``options.py`` holds the hyper-parameters and how their defaults were chosen.
 """
 import warnings
 from typing import NamedTuple
@@ -40,58 +39,12 @@ from scipy import sparse
 
 import em
 import products
-from common import GaussianMixture, check_integer, check_number
+from common import GaussianMixture
 from mixrec import baseline, mixtures
 from mixrec.model import (ITEMS_AS_ROWS, MAX_RATING, RELATIVE_VARIANCE_RANGE, SCALE_RANGE,
-                          USERS_AS_ROWS, Model, check_model)
+                          USERS_AS_ROWS, Model, check_model, without_blend)
 from mixrec.model import with_support as model_with_support
 from mixrec.ratings import as_ratings_matrix
-
-# Chosen by `python -m benchmarks.recommender --tune` (see the README); the same everywhere.
-DEFAULTS = {
-    "item_components": 16,  # K of each mixture with items as rows
-    "user_components": 4,   # K of each mixture with users as rows
-    "item_stages": 3,       # stages of mixtures with items as rows, fitted first
-    "user_stages": 1,       # then stages with users as rows
-    "n_seeds": 10,          # EM runs averaged at each stage
-    "pattern_weight": 0.5,  # weight of the pattern of ratings in the item stages' E-steps
-    "pattern_smoothing": 1.0,  # pseudo-count of that pattern's distributions
-    "mean_prior": 5.0,      # lambda: pseudo-count shrinking each component mean toward 0
-    "variance_floor": 1.0,  # floor of every component variance, in units of the baseline's
-                            # own residual variance (scale-free): softer posteriors
-    "min_variance": None,   # or that floor in the ratings' own units (squared), if given
-    "tol": 1e-4,            # EM stops when the log-likelihood improves by less (relative)
-    "max_iter": 10,         # and after this many iterations at the most
-    "stage_rank": 48,       # columns each stage with items as rows is compressed to
-    "user_reg": 15.0,       # baseline: pseudo-count of the user biases (BaselineOnly's reg_u)
-    "item_reg": 10.0,       # of the item biases (reg_i)
-    "day_reg": 5.0,         # of the user-day biases (with timestamps)
-    "bias_epochs": 10,      # alternating updates of the biases
-    "n_groups": 4,          # taste groups shown by `groups`
-}
-
-# What each hyper-parameter does, for `main.py fit --help`.
-HELP = {
-    "item_components": "K of each mixture with items as rows",
-    "user_components": "K of each mixture with users as rows",
-    "item_stages": "stages of mixtures with items as rows, fitted first",
-    "user_stages": "stages with users as rows, fitted after them",
-    "n_seeds": "EM runs averaged at each stage",
-    "pattern_weight": "weight of the pattern of ratings in the item stages' E-steps",
-    "pattern_smoothing": "pseudo-count of that pattern's distributions",
-    "mean_prior": "pseudo-count shrinking each component mean toward 0",
-    "variance_floor": "floor of the component variances, relative to the baseline's "
-                      "residual variance",
-    "min_variance": "that floor in the ratings' own (squared) units instead",
-    "tol": "relative improvement of the log-likelihood below which a run stops",
-    "max_iter": "EM iterations per run at most",
-    "stage_rank": "columns each stage with items as rows is compressed to",
-    "user_reg": "pseudo-count of the user biases",
-    "item_reg": "pseudo-count of the item biases",
-    "day_reg": "pseudo-count of the user-day biases (ratings with timestamps)",
-    "bias_epochs": "alternating updates of the biases",
-    "n_groups": "taste groups of users shown by `groups`",
-}
 
 SIDES = {ITEMS_AS_ROWS: "items", USERS_AS_ROWS: "users"}
 
@@ -108,43 +61,22 @@ class Progress(NamedTuple):
     n_runs: int
     iteration: int
     log_likelihood: float
+    phase: str = "fit"  # "blend": the fit on part of the ratings that weighs the stages
 
     def __str__(self):
         what = ("taste groups" if self.stage == 0 else
                 f"stage {self.stage}/{self.n_stages} ({self.side} as rows)")
+        if self.phase == "blend":
+            what = "for the blend, " + what
         return (f"{what}, run {self.run}/{self.n_runs}, iteration {self.iteration}: "
                 f"log-likelihood {self.log_likelihood:.6g}")
 
 
-def fit(X, *, seed=0, callback=None, times=None, **hyper_parameters):
-    """Fit the recommender to a ratings matrix.
-
-    Parameters
-    ----------
-    X : array_like or sparse array of shape (n, d)
-        Users as rows, items as columns. Every stored entry of a sparse X is a rating, 0
-        included (as ``load_ratings`` stores a rating of 0); so is every unmasked entry
-        of a masked array; a dense X's zeros are missing.
-    seed : int, default 0
-        Seed of the Dirichlet starts; seed s runs EM from seeds s*n_seeds .. s*n_seeds +
-        n_seeds - 1 at each stage.
-    callback : callable or None
-        Called with a ``Progress`` after each EM iteration of each run, e.g. to show
-        progress or to record each run's log-likelihoods.
-    times : array_like of shape (nnz,) or None
-        Each rating's timestamp in seconds (NaN where unknown), in the order of the stored
-        entries of X as a canonical CSR array (``load_ratings(..., timestamps=True)`` gives
-        them so): the baseline then learns a bias per user and day.
-    **hyper_parameters
-        Any of ``DEFAULTS``.
-
-    Returns
-    -------
-    Model
-    """
-    options = check_hyper_parameters(hyper_parameters, seed)
-    X = check_training(X)
-    times = check_times(times, X)
+def fit_stages(X, times, options, seed=0, callback=None):
+    """The baseline and the stages of mixtures on checked ratings (``check_training``),
+    times (``check_times``) and options (``options.check_hyper_parameters``, the item
+    stages' capacity resolved): a Model with no neighbour stage and no blend, its parts
+    summed. ``ensemble.fit`` is the whole fit, of which this is the core."""
     return fit_state(FitState(X, times, options), options, seed, callback)
 
 
@@ -179,7 +111,7 @@ class FitState:
 
     def __init__(self, X, times, options):
         self.shape, self.nnz = X.shape, X.nnz
-        self.rows, self.cols = _entries(X)
+        self.rows, self.cols = entries(X)
         self.rated_indptr, self.rated_indices = X.indptr.astype(np.int64), X.indices.astype(
             np.int32)
         self.rating_range = np.array([X.data.min(), X.data.max()])
@@ -417,33 +349,15 @@ def _assemble(state, stages, taste, options):
         mixture_var=mixture_var, mixture_p=mixture_p, last_support=np.zeros((d, 0)),
         n_components=np.array(options["user_components"]),
         mean_prior=np.array(float(options["mean_prior"])),
-        user_reg=np.array(float(options["user_reg"])),
-        day_reg=np.array(float(options["day_reg"])),
+        user_reg=np.array(float(fitted.user_reg)), day_reg=np.array(float(fitted.day_reg)),
         group_p=taste.p, group_mu=taste.mu * scale,
-        rated_indptr=state.rated_indptr, rated_indices=state.rated_indices)
+        rated_indptr=state.rated_indptr, rated_indices=state.rated_indices,
+        **without_blend(n, d))
     return check_model(model_with_support(model))
 
 
 # ---------------------------------------------------------------------------------------
 # Checks
-
-def check_hyper_parameters(hyper_parameters, seed=0, spell=str):
-    """Return DEFAULTS updated by these hyper-parameters, each checked (and the seed with
-    them), or raise ValueError naming the bad one as ``spell(name)`` says (the command line
-    names its options): what ``fit`` checks, for a caller to check before a long load."""
-    options = _check_options(hyper_parameters, spell)
-    _check_seed_range(check_integer(spell("seed"), seed, 0), options["n_seeds"], spell)
-    return options
-
-
-def _check_seed_range(seed, n_seeds, spell=str):
-    """ValueError unless the EM starts' seeds, seed * n_seeds .. (seed + 1) * n_seeds - 1,
-    fit numpy's RandomState."""
-    if (seed + 1) * n_seeds > 2 ** 32:
-        raise ValueError(f"{spell('seed')} must keep the EM starts' seeds, seed * n_seeds .. "
-                         f"(seed + 1) * n_seeds - 1, below 2**32; got {spell('seed')} {seed} "
-                         f"with {spell('n_seeds')} {n_seeds}")
-
 
 def check_training(X):
     """Return X as a CSR array of ratings, or raise ValueError (no rating at all, too).
@@ -469,38 +383,12 @@ def check_times(times, X):
     return baseline.check_times(times, X.nnz)
 
 
-def _entries(X):
+def entries(X):
     """Row and column of each stored entry of a CSR array, in storage order (int32 where
     the shape allows: a rating's two indices cost 8 bytes, not 16)."""
     index = np.int32 if max(X.shape) < 2 ** 31 else np.int64
     return (np.repeat(np.arange(X.shape[0], dtype=index), np.diff(X.indptr)),
             X.indices.astype(index, copy=False))
-
-
-def _check_options(options, spell=str):
-    """DEFAULTS updated by options, each checked, or ValueError naming the bad one."""
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown hyper-parameters {unknown}; the known ones are "
-                         f"{sorted(DEFAULTS)}")
-    options = {**DEFAULTS, **options}
-    for name, low in (("item_components", 1), ("user_components", 1), ("item_stages", 0),
-                      ("user_stages", 0), ("n_seeds", 1), ("max_iter", 1), ("stage_rank", 1),
-                      ("bias_epochs", 0), ("n_groups", 1)):
-        options[name] = check_integer(spell(name), options[name], low)
-    for name in ("pattern_weight", "mean_prior", "tol", "user_reg", "item_reg", "day_reg"):
-        options[name] = check_number(spell(name), options[name], positive=False)
-    for name in ("variance_floor", "pattern_smoothing"):
-        options[name] = check_number(spell(name), options[name], positive=True)
-    low, high = RELATIVE_VARIANCE_RANGE
-    if not low <= options["variance_floor"] <= high:
-        raise ValueError(f"{spell('variance_floor')} must lie in [{low:g}, {high:g}] (units "
-                         f"of the baseline's residual variance), got "
-                         f"{options['variance_floor']!r}")
-    if options["min_variance"] is not None:
-        options["min_variance"] = check_number(spell("min_variance"), options["min_variance"],
-                                               positive=True)
-    return options
 
 
 def check_sizes(options, shape, spell=str):
@@ -532,7 +420,7 @@ def fit_baseline(X, user_reg=15.0, item_reg=10.0, epochs=10):
     item_bias : ndarray of shape (d,)
     """
     X = check_training(X)
-    rows, cols = _entries(X)
+    rows, cols = entries(X)
     fitted = baseline.fit(rows, cols, X.data, X.shape, user_reg=user_reg, item_reg=item_reg,
                           epochs=epochs)
     return fitted.mean, fitted.user_bias, fitted.item_bias

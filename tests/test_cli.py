@@ -97,7 +97,8 @@ def test_fit_saves_a_model_of_every_rating_and_says_so(fitted, capsys, tmp_path)
     captured = capsys.readouterr()
     assert f"fitted on all {X.nnz} ratings" in captured.out and "No evaluation" in captured.out
     # not a terminal: a few plain lines, not one per stage or iteration
-    assert "fitting on every rating: 4 stages" in captured.err
+    # 20 ratings per user: 2 item stages of K 4 (options.capacity), then 1 user stage
+    assert "fitting on every rating: 3 stages" in captured.err
     assert re.search(r"fitted in \d+\.\d s", captured.err)
     assert len(captured.err.strip().splitlines()) <= 4
     assert mixrec.load(out).rated_indices.size == X.nnz
@@ -108,7 +109,7 @@ def test_fit_with_a_holdout_evaluates_then_refits_on_everything(fitted, capsys, 
     out = tmp_path / "m.npz"
     assert cli.main(["fit", str(ratings), "--out", str(out), "--holdout", "0.2", "-q"]) == 0
     captured = capsys.readouterr()
-    found = dict(re.findall(r"^  (mixture recommender|baseline \(mean \+ user, item, day "
+    found = dict(re.findall(r"^  (mixture recommender|baseline \(mean \+ user, item(?:, day)? "
                             r"biases\)|item mean|global mean)\s+(\d\.\d{4})$",
                             captured.out, re.M))
     assert len(found) == 4, captured.out

@@ -14,7 +14,9 @@ from mixrec.model import ITEMS_AS_ROWS, USERS_AS_ROWS
 from test_em import random_ratings
 
 
-FAST = {"n_seeds": 2, "item_stages": 1, "user_stages": 1, "max_iter": 5}
+# The stages alone (no blend: the parts summed, no neighbour stage), small and quick.
+STAGES = {"blend_holdout": 0, "item_components": 16, "item_stages": 3}
+FAST = {"n_seeds": 2, "item_stages": 1, "user_stages": 1, "max_iter": 5, "blend_holdout": 0}
 
 
 def planted_split(seed=0, n=400, d=120, n_ratings=12_000):
@@ -44,16 +46,17 @@ def test_the_recommender_beats_the_baseline_and_the_courses_model_on_planted_dat
 
 def test_each_kind_of_stage_helps_on_planted_data():
     X_train, hidden = planted_split(4)
-    base = held_out_rmse(mixrec.fit(X_train, item_stages=0, user_stages=0), hidden)
-    items = held_out_rmse(mixrec.fit(X_train, item_stages=1, user_stages=0), hidden)
-    users = held_out_rmse(mixrec.fit(X_train, item_stages=0, user_stages=1), hidden)
+    fit = lambda **o: mixrec.fit(X_train, **{**STAGES, **o})  # noqa: E731
+    base = held_out_rmse(fit(item_stages=0, user_stages=0), hidden)
+    items = held_out_rmse(fit(item_stages=1, user_stages=0), hidden)
+    users = held_out_rmse(fit(item_stages=0, user_stages=1), hidden)
     assert items < base - 0.01 and users < base - 0.01, (base, items, users)
 
 
 def test_the_model_is_the_sum_of_its_stages():
     X = random_ratings(30, 12, seed=2)
     model = mixrec.fit(X, item_stages=2, user_stages=1, n_seeds=3, stage_rank=4,
-                            item_components=3, user_components=2, max_iter=4)
+                       item_components=3, user_components=2, max_iter=4, blend_holdout=0)
     np.testing.assert_array_equal(model.stage_sides, [ITEMS_AS_ROWS, ITEMS_AS_ROWS,
                                                       USERS_AS_ROWS])
     np.testing.assert_array_equal(model.stage_columns, [0, 4, 8, 14])  # last: 3 seeds x 2
@@ -89,6 +92,24 @@ def test_baseline_is_the_alternating_closed_form():
     expected_users = [np.sum(dense[u, rated[u]] - mean - item_bias[rated[u]])
                       / (2.0 + rated[u].sum()) for u in range(30)]
     np.testing.assert_allclose(user_bias, expected_users, rtol=1e-12)
+
+
+@pytest.mark.parametrize("user_sd, item_sd", [(0.2, 1.0), (1.0, 0.3)])
+def test_learned_pseudo_counts_are_the_noise_over_each_biases_spread(user_sd, item_sd):
+    # biases drawn with known spreads: the learned pseudo-count of each is near noise /
+    # its variance (the Bayes-optimal shrinkage), whichever is larger
+    from mixrec import baseline
+    rng = np.random.RandomState(0)
+    n, d, m = 3000, 400, 60_000
+    rows, cols = rng.randint(0, n, m), rng.randint(0, d, m)
+    values = (3 + rng.normal(0, user_sd, n)[rows] + rng.normal(0, item_sd, d)[cols]
+              + rng.normal(0, 0.8, m))
+    fitted = baseline.fit(rows, cols, values, (n, d), user_reg=None, item_reg=None,
+                          epochs=30)
+    assert fitted.user_reg == pytest.approx(0.64 / user_sd ** 2, rel=0.25)
+    assert fitted.item_reg == pytest.approx(0.64 / item_sd ** 2, rel=0.25)
+    fixed = baseline.fit(rows, cols, values, (n, d), user_reg=None, item_reg=7.0)
+    assert fixed.item_reg == 7.0 and fixed.user_reg != baseline.STARTS["user"]
 
 
 def test_cold_users_and_items_get_the_baseline_never_nan_or_zero():
@@ -184,7 +205,7 @@ def test_timestamps_give_day_biases_that_only_their_days_get():
     X = sparse.csr_array(random_ratings(20, 8, seed=3))
     day = 86400.0
     times = np.where(np.arange(X.nnz) % 2, 3 * day + 5, 9 * day + 7)
-    model = mixrec.fit(X, times=times, **FAST)
+    model = mixrec.fit(X, times=times, day_biases=True, **FAST)
     assert len(model.days) and set(model.days) <= {3, 9}
     user = int(model.day_users[0])
     on_day = mixrec.predict(model, [user], [0], times=[model.days[0] * day + 100])
@@ -200,7 +221,7 @@ MODEL = mixrec.fit(random_ratings(20, 6, seed=3), **FAST)
 
 @pytest.mark.parametrize("call, match", [
     (lambda: mixrec.predict(MODEL, [20], [0]), "rows must lie in 0..19"),
-    (lambda: mixrec.predict(MODEL, [0], [-1]), "cols must lie in 0..5"),
+    (lambda: mixrec.predict(MODEL, [0], [-1]), "cols (holds -1|must lie in 0..5)"),
     (lambda: mixrec.predict(MODEL, [0, 1], [0]), "rows and cols must have the same shape"),
     (lambda: mixrec.predict((1, 2), [0], [0]), "model must be a mixrec.Model"),
     (lambda: mixrec.fit(np.zeros((3, 4))), "X holds no rating"),
@@ -250,7 +271,7 @@ def test_regression_timestamps_outside_1900_to_2200_are_refused_before_the_fit(b
 def test_regression_a_day_far_away_cannot_borrow_another_users_day_bias():
     X = sparse.csr_array(random_ratings(30, 8, seed=1))
     times = np.arange(X.nnz) * 86400.0 + 1e9
-    model = mixrec.fit(X, times=times, **FAST)
+    model = mixrec.fit(X, times=times, day_biases=True, **FAST)
     with pytest.raises(ValueError, match=r"times\[0\] is .*between 1900 and 2200"):
         mixrec.predict(model, [0], [1], times=[(2 ** 32 + 5) * 86400.0])
     from mixrec import baseline
