@@ -37,8 +37,6 @@ from scipy import sparse
 CO_RATINGS = 3e8
 # A log weight lies within +-MAX_SCORE: 1 / temperature, for a temperature of 0.01 or more.
 MAX_SCORE = 100.0
-# Pairs predicted at a time: a chunk's temporaries are (chunk, k) arrays, a few tens of MB.
-PAIRS_PER_CHUNK = 1 << 13
 
 
 class Lists(NamedTuple):
@@ -251,60 +249,124 @@ class Residuals(NamedTuple):
     d: int
 
 
-def lookup(table, users, items):
-    """``(found, residual)`` of each (user, item) pair of any shape: 0 where not rated."""
-    keys = _keys(table)
-    wanted = users.astype(np.int64) * table.d + items
-    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = (keys[position] == wanted) & (users >= 0) & (items >= 0)
-    return found, np.where(found, table.values[position], 0.0)
-
-
-def _keys(table):
-    """user * d + item of every training residual, sorted (a CSR's entries already are)."""
-    rows = np.repeat(np.arange(len(table.indptr) - 1, dtype=np.int64), np.diff(table.indptr))
-    return rows * table.d + table.indices
-
-
 def predict_pairs(lists, table, owners, users, items, null, by_item=True):
     """The neighbour stage's prediction of the residual at (user, item) pairs, shape (m,).
 
     ``owners`` are the targets whose lists serve each pair (the items for the item-based
     stage, the users for the user-based one), -1 where there is none (an unknown user or
     item, a new user for the user-based stage): 0 there, the null's own prediction.
+
+    The residuals a pair averages are looked up in the row that holds them: the pair's
+    user's (item-based), or the pair's item's in the table transposed (user-based; built
+    once per call, for many pairs). Pairs are taken sorted by that row, in chunks whose
+    rows are spread into a dense block when it is small (one gather per neighbour), else
+    found by bisection within each row.
     """
     out = np.zeros(len(users))
-    if len(lists.index) == 0 or len(users) == 0:
+    owners = np.asarray(owners)
+    if len(lists.index) == 0 or len(users) == 0 or len(table.values) == 0:
         return out
-    keys = _keys(table)
+    rows = np.asarray(users if by_item else items)
+    valid = np.flatnonzero((owners >= 0) & (rows >= 0))
+    if len(valid) == 0:
+        return out
+    if by_item:
+        held = table
+    elif len(valid) * (len(lists.index) / max(len(lists.indptr) - 1, 1)) > TRANSPOSE_AT:
+        held = transposed(table)
+    else:  # few pairs: each neighbour's own row, found by bisection, without a transpose
+        held = None
+    order = valid[np.argsort(rows[valid], kind="stable")]
+    weights = np.exp(lists.score.astype(float))
     e_null = np.exp(null)
-    for start in range(0, len(users), PAIRS_PER_CHUNK):
-        chunk = slice(start, start + PAIRS_PER_CHUNK)
-        owner = owners[chunk]
-        valid = owner >= 0
-        first = np.where(valid, lists.indptr[np.maximum(owner, 0)], 0)
-        length = np.where(valid, lists.indptr[np.maximum(owner, 0) + 1] - first, 0)
-        width = int(length.max()) if len(length) else 0
+    for chunk in _chunks(rows[order], held):
+        pairs = order[chunk]
+        owner = owners[pairs]
+        first = lists.indptr[owner]
+        length = lists.indptr[owner + 1] - first
+        width = int(length.max())
         if width == 0:
             continue
-        slot = np.arange(width)
-        present = slot[None, :] < length[:, None]
-        at = np.where(present, first[:, None] + slot[None, :], 0)
-        neighbour = np.where(present, lists.index[at], -1)
-        weight = np.where(present, np.exp(lists.score[at].astype(float)), 0.0)
-        if by_item:  # the user's residuals on the item's neighbours
-            wanted_users = np.broadcast_to(users[chunk, None], neighbour.shape)
-            wanted_items = neighbour
-        else:  # the neighbours' residuals on the item
-            wanted_users = neighbour
-            wanted_items = np.broadcast_to(items[chunk, None], neighbour.shape)
-        wanted = wanted_users.astype(np.int64) * table.d + wanted_items
-        position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        found = (keys[position] == wanted) & (neighbour >= 0) & (wanted_items >= 0)
-        weight = np.where(found, weight, 0.0)
-        value = np.where(found, table.values[position], 0.0)
-        out[chunk] = (weight * value).sum(axis=1) / (e_null + weight.sum(axis=1))
+        present = np.arange(width)[None, :] < length[:, None]
+        at = np.where(present, first[:, None] + np.arange(width)[None, :], 0)
+        neighbour = np.where(present, lists.index[at], 0)
+        if held is None:  # the neighbours' rows of the user-major table
+            found, value = _bisect(table, neighbour, np.broadcast_to(
+                rows[pairs, None], neighbour.shape))
+        else:
+            found, value = _look_up(held, rows[pairs], neighbour)
+        weight = np.where(present & found, weights[at], 0.0)
+        out[pairs] = (weight * value).sum(axis=1) / (e_null + weight.sum(axis=1))
     return out
+
+
+# Pairs and rows at a time: a chunk's (pairs, k) temporaries and its dense block of rows
+# (rows x columns) stay within a few tens of MB.
+PAIRS_PER_CHUNK = 1 << 13
+DENSE_ENTRIES = 1 << 22
+# More (pair, neighbour) lookups than this pay for transposing the table once.
+TRANSPOSE_AT = 1 << 22
+
+
+def transposed(table):
+    """The residuals item by item: a Residuals whose rows are the items (d = users)."""
+    n = len(table.indptr) - 1
+    R = sparse.csr_array((table.values, table.indices, table.indptr),
+                         shape=(n, table.d)).tocsc()
+    R.sort_indices()
+    return Residuals(R.indptr.astype(np.int64), R.indices, R.data, n)
+
+
+def _chunks(sorted_rows, held):
+    """Slices of pairs sorted by row: at most PAIRS_PER_CHUNK pairs, and at most
+    DENSE_ENTRIES / columns distinct rows where a dense block serves them."""
+    m = len(sorted_rows)
+    per_block = max(1, DENSE_ENTRIES // held.d) if held is not None else m
+    distinct = np.concatenate([[0], np.cumsum(sorted_rows[1:] != sorted_rows[:-1])])
+    block = distinct // per_block
+    block_start = np.searchsorted(block, block)  # first pair of each pair's block
+    key = block * (m + 1) + (np.arange(m) - block_start) // PAIRS_PER_CHUNK
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    bounds = np.concatenate([[0], cuts, [m]])
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _look_up(held, rows, cols):
+    """``(found, value)`` of each row's entries at ``cols`` (m, w): rows (m,) sorted."""
+    distinct, local = np.unique(rows, return_inverse=True)
+    starts, stops = held.indptr[distinct], held.indptr[distinct + 1]
+    lengths = stops - starts
+    entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+        int(lengths.sum()))
+    owner = np.repeat(np.arange(len(distinct)), lengths)
+    if len(distinct) * held.d <= DENSE_ENTRIES:
+        block = np.full((len(distinct), held.d), np.nan, dtype=held.values.dtype)
+        block[owner, held.indices[entries]] = held.values[entries]
+        value = block[local[:, None], cols].astype(float)
+        found = ~np.isnan(value)
+        return found, np.where(found, value, 0.0)
+    if len(entries) == 0:
+        return np.zeros(cols.shape, dtype=bool), np.zeros(cols.shape)
+    keys = owner.astype(np.int64) * held.d + held.indices[entries]  # sorted
+    wanted = local[:, None].astype(np.int64) * held.d + cols
+    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = keys[position] == wanted
+    return found, np.where(found, held.values[entries[position]], 0.0)
+
+
+def _bisect(table, rows, cols):
+    """``(found, value)`` of entries (rows, cols) of any one shape, each found by bisection
+    within its row's sorted indices: no setup, a few dozen gathers. The table is not empty."""
+    low, high = table.indptr[rows], table.indptr[rows + 1]
+    last = len(table.indices) - 1
+    for _ in range(int(np.diff(table.indptr).max()).bit_length()):
+        middle = (low + high) // 2
+        below = (middle < high) & (table.indices[np.minimum(middle, last)] < cols)
+        low = np.where(below, middle + 1, low)
+        high = np.where(below, high, middle)
+    position = np.minimum(low, last)
+    found = (low < table.indptr[rows + 1]) & (table.indices[position] == cols)
+    return found, np.where(found, table.values[position], 0.0)
 
 
 def as_matrix(lists, columns):

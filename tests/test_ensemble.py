@@ -95,7 +95,15 @@ def brute_force_prediction(lists, dense, user, item, null, by_item):
 
 
 @pytest.mark.parametrize("by_item", [True, False])
-def test_a_pairs_prediction_is_the_posterior_mean_with_the_null_and_a_block_agrees(by_item):
+@pytest.mark.parametrize("dense_entries, transpose_at, pairs_per_chunk", [
+    (1 << 22, 1 << 22, 1 << 13),  # a dense block of rows; bisection for the user stage
+    (1, 0, 7),  # rows searched, never dense; the table transposed; many chunks
+])
+def test_a_pairs_prediction_is_the_posterior_mean_with_the_null_and_a_block_agrees(
+        by_item, dense_entries, transpose_at, pairs_per_chunk, monkeypatch):
+    monkeypatch.setattr(neighbours, "DENSE_ENTRIES", dense_entries)
+    monkeypatch.setattr(neighbours, "TRANSPOSE_AT", transpose_at)
+    monkeypatch.setattr(neighbours, "PAIRS_PER_CHUNK", pairs_per_chunk)
     rows, cols, values, dense = residual_matrix(seed=1)
     n, d = dense.shape
     if by_item:
