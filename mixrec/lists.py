@@ -94,22 +94,25 @@ def relevance_threshold(rating_range):
     return low + 0.75 * (high - low)
 
 
-def relevance_key(model, pred, std):
+def relevance_key(model, pred, std, items=None):
     """``log P(the user rates the item) + log P(rating >= threshold | rated)``: the first
     taken as proportional to how often the item was rated in training (1 + its count, so
     that the chances over all items sum to 1), the second from the predictive distribution
     (a Gaussian of mean pred and sd std), in the log domain (``log_ndtr``, exact far in the
-    tails). Any shape of pred and std whose last axis is the items."""
+    tails). Any shape of pred and std whose last axis is the items, or of ``items`` (the
+    item of each entry) when given."""
     counts = np.bincount(model.rated_indices, minlength=len(model.item_bias))
     threshold = relevance_threshold(model.rating_range)
     log_rates = np.log1p(counts) - np.log(np.sum(counts + 1.0))
+    if items is not None:
+        log_rates = log_rates[items]
     return log_ndtr((pred - threshold) / np.maximum(std, 1e-12)) + log_rates
 
 
-def ranking_key(model, pred, std, ranking):
+def ranking_key(model, pred, std, ranking, items=None):
     """What a ranking sorts by, larger first: a log-chance, a rating or a lower bound."""
     if ranking == "relevance":
-        return relevance_key(model, pred, std)
+        return relevance_key(model, pred, std, items)
     return pred - std if ranking == "cautious" else pred
 
 
@@ -169,8 +172,16 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
     with_std = ranking != "rating"
 
     def block_scores(block):
-        pred, std = scores_of_users(model, block, with_std=with_std)
-        return ranking_key(model, pred, std, ranking), pred
+        pred, std = scores_of_users(model, block, with_std=with_std,
+                                    neighbour_stages=not shortlisted)
+        key = ranking_key(model, pred, std, ranking)
+        if shortlisted:
+            key, pred = _rescored(model, block, key, std, _rated_of(indptr, indices, block),
+                                  n, ranking)
+        return key, pred
+    # Neighbour stages cost a sum over (ratings x list length) per block of users; the
+    # lists are instead drawn from a shortlist by the rest of the blend, rescored in full.
+    shortlisted = bool(len(model.knn_item_index) or len(model.knn_user_index))
     items, keys, scores = top_by_scores(block_scores, users, indptr, indices, d, n,
                                         bytes_per_entry=24 if with_std else 8)
     found = items >= 0
@@ -179,6 +190,42 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
         rows = np.broadcast_to(users[:, None], items.shape)[found]
         std[found] = predict(model, rows, items[found], return_std=True)[1]
     return TopN(items, scores, std, np.where(found, shown_key(keys, ranking), np.nan))
+
+
+# Items per user rescored in full beyond the n of a list (top_n_all, with neighbour stages).
+SHORTLIST = 40
+
+
+def _rescored(model, users, key, std, rated, n, ranking):
+    """The keys and predictions of each user's shortlist, every other item's key -inf.
+
+    The shortlist is the ``n + SHORTLIST`` best unrated items by ``key`` (b, d), the key of
+    the blend without its neighbour stages; each is rescored by the full prediction
+    (``predict``, the same numbers as a pair's or a single user's list).
+    """
+    b, d = key.shape
+    key = key.copy()
+    key[rated] = -np.inf
+    size = min(n + SHORTLIST, d)
+    shortlist = np.argpartition(-key, size - 1, axis=1)[:, :size] if size < d else \
+        np.tile(np.arange(d), (b, 1))
+    rows = np.repeat(np.arange(b), size)
+    pred_short = predict(model, users[rows], shortlist.ravel()).reshape(b, size)
+    std_short = np.take_along_axis(std, shortlist, axis=1)
+    out_key, out_pred = np.full((b, d), -np.inf), np.full((b, d), np.nan)
+    np.put_along_axis(out_key, shortlist, ranking_key(model, pred_short, std_short, ranking,
+                                                      items=shortlist), axis=1)
+    np.put_along_axis(out_pred, shortlist, pred_short, axis=1)
+    return out_key, out_pred
+
+
+def _rated_of(indptr, indices, users):
+    """The (row, item) positions each of the users rated, for indexing a (b, d) block."""
+    counts = indptr[users + 1] - indptr[users]
+    starts = np.repeat(indptr[users] - np.cumsum(counts) + counts, counts)
+    rated = indices[starts + np.arange(counts.sum())] if counts.sum() else \
+        np.zeros(0, dtype=int)
+    return np.repeat(np.arange(len(users)), counts), rated
 
 
 def _pattern(model, X):
@@ -221,11 +268,7 @@ def top_by_scores(block_scores, users, indptr, indices, d, n, bytes_per_entry=8)
         chosen_users = users[first:first + block]
         key, value = block_scores(chosen_users)
         key = np.array(key, dtype=float)  # a copy: rated items are marked in it
-        counts = indptr[chosen_users + 1] - indptr[chosen_users]
-        starts = np.repeat(indptr[chosen_users] - np.cumsum(counts) + counts, counts)
-        rated = indices[starts + np.arange(counts.sum())] if counts.sum() else \
-            np.zeros(0, dtype=int)
-        key[np.repeat(np.arange(len(chosen_users)), counts), rated] = -np.inf
+        key[_rated_of(indptr, indices, chosen_users)] = -np.inf
         top = np.argpartition(-key, keep - 1, axis=1)[:, :keep] if keep < d else \
             np.tile(np.arange(d), (len(chosen_users), 1))
         # best first, ties broken by the lower index (as top_n's stable sort)

@@ -272,7 +272,8 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True):
         return out
     if by_item:
         held = table
-    elif len(valid) * (len(lists.index) / max(len(lists.indptr) - 1, 1)) > TRANSPOSE_AT:
+    elif len(valid) * (len(lists.index) / max(len(lists.indptr) - 1, 1)) > \
+            TRANSPOSE_AT * len(table.values):
         held = transposed(table)
     else:  # few pairs: each neighbour's own row, found by bisection, without a transpose
         held = None
@@ -302,10 +303,11 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True):
 
 # Pairs and rows at a time: a chunk's (pairs, k) temporaries and its dense block of rows
 # (rows x columns) stay within a few tens of MB.
-PAIRS_PER_CHUNK = 1 << 13
+PAIRS_PER_CHUNK = 1 << 10
 DENSE_ENTRIES = 1 << 22
-# More (pair, neighbour) lookups than this pay for transposing the table once.
-TRANSPOSE_AT = 1 << 22
+# More (pair, neighbour) lookups than this many per residual pay for transposing the
+# table once: a bisection costs a dozen passes per lookup, a transpose a few per residual.
+TRANSPOSE_AT = 0.25
 
 
 def transposed(table):

@@ -142,10 +142,12 @@ def weigh(model, parts, log_users, log_items):
 # ---------------------------------------------------------------------------------------
 # Every item of a block of users, and of a new user
 
-def for_users(model, users, times=None, support=None):
+def for_users(model, users, times=None, support=None, neighbour_stages=True):
     """Training users' predictions for every item, unclipped, shape (b, d); ``times``
     (b,) or None, a time for each user's list (a day bias where they rated that day);
-    ``support``, the model's ``Support`` when the caller holds it (many blocks)."""
+    ``support``, the model's ``Support`` when the caller holds it (many blocks).
+    ``neighbour_stages=False`` leaves the neighbour stages out (their parts 0): the
+    cheap matrix-product part of the blend, which ``top_n_all`` shortlists by."""
     d = len(model.item_bias)
     base = (float(model.mean) + model.user_bias[users][:, None] + model.item_bias[None, :])
     if times is not None:
@@ -160,7 +162,8 @@ def for_users(model, users, times=None, support=None):
     for side in ("item", "user"):
         parts.append(scale * neighbours.predict_block(lists_of(model, side), table, users, null,
                                                       by_item=side == "item")
-                     if len(getattr(model, f"knn_{side}_index")) else np.zeros((len(users), d)))
+                     if neighbour_stages and len(getattr(model, f"knn_{side}_index"))
+                     else np.zeros((len(users), d)))
     support = support_of(model) if support is None else support
     return weigh(model, parts, support.users[users][:, None], support.items[None, :])
 

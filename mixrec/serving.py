@@ -200,10 +200,12 @@ def scores_of_user(model, user, *, time=None, with_std=True):
     return scores, np.sqrt(_var_of_weights(model, weights)) * float(model.std_factor)
 
 
-def scores_of_users(model, users, *, with_std=True):
+def scores_of_users(model, users, *, with_std=True, neighbour_stages=True):
     """Predictions (and std, or zeros) of a block of training users for every item, (b, d)
-    each, by matrix products."""
-    pred = np.clip(parts.for_users(model, users), *model.rating_range)
+    each, by matrix products (``neighbour_stages=False``: without them, as
+    ``parts.for_users``)."""
+    pred = np.clip(parts.for_users(model, users, neighbour_stages=neighbour_stages),
+                   *model.rating_range)
     if not with_std:
         return pred, np.zeros_like(pred)
     weights = _last_weights(model)[users].astype(float)

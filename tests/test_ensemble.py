@@ -7,7 +7,7 @@ from scipy import sparse
 
 import common
 import mixrec
-from mixrec import blend, ensemble, modelfile, neighbours, options, parts, serving
+from mixrec import blend, ensemble, lists, modelfile, neighbours, options, parts, serving
 from mixrec.model import without_blend
 from test_modelfile import members_of, npy
 
@@ -96,7 +96,7 @@ def brute_force_prediction(lists, dense, user, item, null, by_item):
 
 @pytest.mark.parametrize("by_item", [True, False])
 @pytest.mark.parametrize("dense_entries, transpose_at, pairs_per_chunk", [
-    (1 << 22, 1 << 22, 1 << 13),  # a dense block of rows; bisection for the user stage
+    (1 << 22, 1e9, 1 << 13),  # a dense block of rows; bisection for the user stage
     (1, 0, 7),  # rows searched, never dense; the table transposed; many chunks
 ])
 def test_a_pairs_prediction_is_the_posterior_mean_with_the_null_and_a_block_agrees(
@@ -224,6 +224,23 @@ def test_pairs_blocks_and_single_users_serve_the_same_predictions():
     np.testing.assert_allclose(block.ravel(), pairs, rtol=1e-6)  # float32 factors
     single = serving.scores_of_user(MODEL, int(users[3]), with_std=False)[0]
     np.testing.assert_allclose(single, block[3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("ranking", ["relevance", "rating"])
+def test_every_users_list_is_the_single_users_list_drawn_from_a_shortlist(ranking, monkeypatch):
+    users = np.arange(0, 800, 37)
+    exact = [mixrec.top_n(MODEL, None, int(u), 10, ranking=ranking) for u in users]
+    monkeypatch.setattr(lists, "SHORTLIST", TWINS.shape[1])  # every item: the exact lists
+    every = mixrec.top_n_all(MODEL, None, 10, ranking=ranking, users=users)
+    np.testing.assert_array_equal(every.items, [e.items for e in exact])
+    np.testing.assert_allclose(every.key, [e.key for e in exact], rtol=1e-6)
+    monkeypatch.setattr(lists, "SHORTLIST", 5)  # a short shortlist: the lists may differ,
+    short = mixrec.top_n_all(MODEL, None, 10, ranking=ranking, users=users)  # not the values
+    np.testing.assert_allclose(short.scores, mixrec.predict(
+        MODEL, np.repeat(users, 10), short.items.ravel()).reshape(short.items.shape))
+    assert np.all(np.diff(short.key, axis=1) <= 0)
+    overlap = np.mean([len(set(a) & set(b)) for a, b in zip(short.items, every.items)]) / 10
+    assert overlap > 0.8, overlap
 
 
 def test_a_new_user_is_served_as_the_training_user_of_the_same_residuals():
