@@ -24,8 +24,9 @@ heavy row's ratings in the statistics.
 The lists are sparse matrices (``Lists``, CSR: row l holds l's neighbours and their scores
 s_lj). Everything is vectorised: the co-rating statistics are sparse products over blocks of
 target columns, the best k of each target kept by one sort per block; a pair's prediction
-gathers its target's neighbours and looks the residuals up by key; every user's scores at
-once (for lists) are two sparse products, numerator and denominator, the same sums.
+gathers its target's neighbours and looks their residuals up in the pair's row (pairs taken
+row by row); a block of users' scores for every item are two sparse products, numerator
+and denominator, the same sums.
 """
 from typing import NamedTuple
 
