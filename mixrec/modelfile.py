@@ -30,7 +30,7 @@ import products
 from mixrec import ids
 from mixrec import model as model_room
 from mixrec.model import Model, check_model
-from mixrec.outputs import atomic_write
+from mixrec.outputs import atomic_write, check_output_path
 from mixrec.textfiles import check_regular_file
 
 FORMAT = "em-recommender-4"
@@ -61,7 +61,9 @@ _READ_CHUNK = 1 << 24
 
 
 def save(model, path, **extras):
-    """Check a model in full (``model.check_model``), then ``write`` it and its extras."""
+    """Check the path and the model in full (``model.check_model``), then ``write`` it and
+    its extras."""
+    path = check_output_path(path, "model")
     write(check_model(model), path, **extras)
 
 
@@ -72,11 +74,13 @@ def write(model, path, **extras):
     ----------
     model : Model
     path : str or path-like
-        Written exactly there (no extension is added), replacing any file atomically.
+        Written exactly there (no extension is added), replacing any regular file
+        atomically; a directory, a device or a symbolic link there is refused.
     **extras
         Arrays of numbers or strings (e.g. the ratings file's ``user_ids``), read back by
         ``load``. Names are identifiers that are not the model's own.
     """
+    path = check_output_path(path, "model")
     members, header = _members(model, extras)
     with atomic_write(path) as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:

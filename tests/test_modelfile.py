@@ -4,6 +4,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -427,3 +428,80 @@ def test_regression_values_that_would_give_nan_later_are_refused(tmp_path, chang
     modelfile.write(bad, path)
     with pytest.raises(ValueError, match="bad.npz: " + match):
         mixrec.load(path)
+
+
+# ---------------------------------------------------------------------------------------
+# What sits at an output's path, and two files as one (the adversarial pass's D1, D2)
+
+def test_regression_a_save_never_replaces_a_fifo_a_link_or_a_directory(tmp_path):
+    fifo, link, target = tmp_path / "fifo", tmp_path / "link.npz", tmp_path / "target.npz"
+    os.mkfifo(fifo)
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    for path, match in ((fifo, "fifo is not a regular file"),
+                        (link, "link.npz is a symbolic link .*target.npz"),
+                        (tmp_path, "is a directory"), (None, "must be a str or path-like")):
+        with pytest.raises(ValueError, match=match):
+            mixrec.save(MODEL, path)
+    assert os.path.islink(link) and target.read_bytes() == b"old"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    # a link to standard output (/dev/stdout is one) is refused on the command line too
+    (tmp_path / "pairs.csv").write_text("user,item\n0,1\n")
+    model = saved(tmp_path, user_ids=np.arange(20), item_ids=np.arange(6))
+    out = tmp_path / "out.csv"
+    out.symlink_to("/proc/self/fd/1")
+    from mixrec import cli
+    assert cli.main(["predict", str(model), str(tmp_path / "pairs.csv"), "--out",
+                     str(out)]) == 2
+    assert os.readlink(out) == "/proc/self/fd/1"
+
+
+def test_regression_bytes_paths_are_saved_like_str_paths(tmp_path):
+    mixrec.save(MODEL, os.fsencode(tmp_path / "b.npz"))
+    mixrec.load(tmp_path / "b.npz")
+
+
+def _two_old_files(tmp_path):
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path in paths:
+        path.write_text("old\n")
+    return paths
+
+
+def test_regression_a_rename_cut_between_two_files_puts_the_first_back(tmp_path, monkeypatch):
+    paths = _two_old_files(tmp_path)
+    real, calls = os.replace, []
+
+    def cut(source, target):
+        calls.append(target)
+        if len(calls) == 2:  # the second file's rename: Ctrl-C, or any failure
+            raise KeyboardInterrupt
+        return real(source, target)
+    monkeypatch.setattr(os, "replace", cut)
+    with pytest.raises(KeyboardInterrupt):
+        with outputs.atomic_writes(paths) as files:
+            for f in files:
+                f.write("new\n")
+    monkeypatch.setattr(os, "replace", real)
+    assert [p.read_text() for p in paths] == ["old\n", "old\n"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]
+
+
+def test_regression_ctrl_c_between_two_renames_waits_for_the_second(tmp_path, monkeypatch):
+    paths = _two_old_files(tmp_path)
+    real, calls = os.replace, []
+
+    def interrupted(source, target):
+        calls.append(target)
+        result = real(source, target)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, right after the first
+            time.sleep(0.05)
+        return result
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with outputs.atomic_writes(paths) as files:
+            for f in files:
+                f.write("new\n")
+    assert [p.read_text() for p in paths] == ["new\n", "new\n"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]
