@@ -21,6 +21,8 @@ INT64_MAX = 2 ** 63 - 1
 
 # ASCII digits only ("\d" would take Arabic-Indic digits too), no sign, no leading zero
 _LOSSLESS = re.compile(r"0|[1-9][0-9]{0,18}")
+# the text of any int64, negative ones included (a model file may hold them): "-5", not "-05"
+_SIGNED = re.compile(r"0|-?[1-9][0-9]{0,18}")
 
 
 def is_lossless_integer(text):
@@ -157,21 +159,47 @@ def index_of(known_ids, ids):
     -------
     ndarray of int, shape (m,)
     """
-    known_ids, ids = np.asarray(known_ids), np.asarray(ids)
+    known_ids, ids = as_known(known_ids, "known_ids"), np.asarray(ids)
     if ids.dtype.kind not in "iuOU":
         raise ValueError(f"ids must be integers or strings, got dtype {ids.dtype}")
     if known_ids.dtype.kind == "i" and ids.dtype.kind in "iu":
         return _search(known_ids, ids)
     if known_ids.dtype.kind == "i":
-        # texts against integer ids: only a lossless integer text can match
-        as_int = [int(t) if isinstance(t, str) and is_lossless_integer(t)
-                  else int(t) if isinstance(t, (int, np.integer)) and not isinstance(t, bool)
-                  and 0 <= int(t) <= INT64_MAX else -1 for t in ids.tolist()]
-        found = _search(known_ids, np.array(as_int, dtype=np.int64))
-        return np.where(np.array(as_int, dtype=np.int64) >= 0, found, -1)
+        # texts against integer ids: only the exact text of an int64 can match
+        as_int = [_integer_value(t) for t in ids.tolist()]
+        valid = np.array([v is not None for v in as_int], dtype=bool)
+        found = _search(known_ids, np.array([0 if v is None else v for v in as_int],
+                                            dtype=np.int64))
+        return np.where(valid, found, -1)
     position = {text: i for i, text in enumerate(known_ids.tolist())}
     return np.fromiter((position.get(t if isinstance(t, str) else str(t), -1)
                         for t in ids.tolist()), dtype=np.intp, count=len(ids))
+
+
+def as_known(known_ids, name):
+    """Known ids as ``index_of`` compares them, or ValueError naming them: any integer dtype
+    that int64 holds becomes int64 (uint32 ids would otherwise be compared as text and
+    never match), strings stay; floats and booleans are refused."""
+    known_ids = np.asarray(known_ids)
+    if known_ids.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {known_ids.shape}")
+    kind = known_ids.dtype.kind
+    if kind == "u" and (known_ids.size == 0 or int(known_ids.max()) <= INT64_MAX):
+        return known_ids.astype(np.int64)
+    if kind in "iOU":
+        return known_ids
+    raise ValueError(f"{name} must hold integer (int64) or string ids, got dtype "
+                     f"{known_ids.dtype}")
+
+
+def _integer_value(t):
+    """The int64 an id given as text or integer stands for, or None (no int64 id's text)."""
+    if isinstance(t, str):
+        return int(t) if _SIGNED.fullmatch(t) and -INT64_MAX - 1 <= int(t) <= INT64_MAX \
+            else None
+    if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
+        return int(t) if -INT64_MAX - 1 <= int(t) <= INT64_MAX else None
+    return None
 
 
 def _search(known, ids):

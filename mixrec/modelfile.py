@@ -64,7 +64,11 @@ def save(model, path, **extras):
     """Check the path and the model in full (``model.check_model``), then ``write`` it and
     its extras."""
     path = check_output_path(path, "model")
-    write(check_model(model), path, **extras)
+    model = check_model(model)
+    # ids that load_with_ids would refuse (or compare wrongly) are refused now, not after
+    # the fit is on disk and can't be read back
+    extras = {**extras, **_checked_ids(model, extras, "mixrec.save")}
+    write(model, path, **extras)
 
 
 def write(model, path, **extras):
@@ -196,16 +200,30 @@ def load_with_ids(path):
     if not {"user_ids", "item_ids"} <= set(extras):
         raise ValueError(f"{path} is a model without its ratings file's ids: write it with "
                          "`fit` (or Recommender.save)")
-    user_ids, item_ids = extras["user_ids"], extras["item_ids"]
-    if np.ndim(user_ids) != 1 or np.ndim(item_ids) != 1:
-        raise ValueError(f"{path}: its ids must be 1-D arrays, got shapes {np.shape(user_ids)} "
-                         f"and {np.shape(item_ids)}")
-    if len(user_ids) != len(model.user_bias) or len(item_ids) != len(model.item_bias):
-        raise ValueError(f"{path}: its ids ({len(user_ids)} users, {len(item_ids)} items) do "
-                         f"not fit its model ({len(model.user_bias)} x {len(model.item_bias)})")
-    ids.check_sorted_distinct(user_ids, f"{path}: user_ids")
-    ids.check_sorted_distinct(item_ids, f"{path}: item_ids")
-    return model, user_ids, item_ids
+    checked = _checked_ids(model, extras, path)
+    return model, checked["user_ids"], checked["item_ids"]
+
+
+def _checked_ids(model, extras, where):
+    """The ``user_ids`` and ``item_ids`` among extras, as ``ids.index_of`` compares them
+    (any integer dtype as int64), or ValueError naming ``where``: 1-D, integers or strings,
+    one per user (item) of the model, sorted and distinct."""
+    checked = {}
+    for name, size in (("user_ids", len(model.user_bias)), ("item_ids", len(model.item_bias))):
+        if name not in extras:
+            continue
+        try:
+            values = ids.as_known(extras[name], name)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        if values.dtype.kind == "O" and not _all_text(values):
+            raise ValueError(f"{where}: {name} must hold integer or string ids, not a mix")
+        if len(values) != size:
+            raise ValueError(f"{where}: {name} holds {len(values)} ids, but the model has "
+                             f"{size} {name.split('_')[0]}s")
+        ids.check_sorted_distinct(values, f"{where}: {name}")
+        checked[name] = values
+    return checked
 
 
 def _read(archive, path, extras):

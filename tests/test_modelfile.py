@@ -379,7 +379,7 @@ def test_regression_an_npy_header_with_an_unclosed_parenthesis_is_refused(tmp_pa
 
 
 def test_regression_float_or_0_d_ids_are_refused(tmp_path):
-    path = saved(tmp_path, user_ids=np.array([f"u{i}" for i in range(20)], dtype=object),
+    path = saved(tmp_path, user_ids=np.array(sorted(f"u{i}" for i in range(20)), dtype=object),
                  item_ids=np.arange(6))
 
     def floats(members, header):
@@ -505,3 +505,41 @@ def test_regression_ctrl_c_between_two_renames_waits_for_the_second(tmp_path, mo
                 f.write("new\n")
     assert [p.read_text() for p in paths] == ["new\n", "new\n"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]
+
+
+# ---------------------------------------------------------------------------------------
+# The ids a model file holds (D3)
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint32, np.uint64])
+def test_regression_unsigned_ids_are_stored_as_integers_and_found(tmp_path, dtype, capsys):
+    path = saved(tmp_path, user_ids=np.arange(1, 21).astype(dtype),
+                 item_ids=np.arange(1, 7).astype(dtype))
+    model, user_ids, item_ids = modelfile.load_with_ids(path)
+    assert user_ids.dtype == np.int64
+    assert mixrec.Recommender.load(path).predict([1], [2]).prediction.shape == (1,)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item\n1,2\n")
+    from mixrec import cli
+    assert cli.main(["predict", str(path), str(pairs)]) == 0
+    assert "lacks" not in capsys.readouterr().err
+
+
+def test_regression_negative_integer_ids_are_found_from_the_command_line(tmp_path, capsys):
+    path = saved(tmp_path, user_ids=np.arange(-10, 10), item_ids=np.arange(6))
+    assert list(mixrec.index_of(np.arange(-10, 10), ["-5", "-05", "5", "-0"])) == [5, -1, 15,
+                                                                                  -1]
+    from mixrec import cli
+    assert cli.main(["recommend", str(path), "--user=-5", "-n", "2"]) == 0
+
+
+@pytest.mark.parametrize("user_ids, match", [
+    (np.arange(20)[::-1], "user_ids must be sorted and distinct"),
+    (np.arange(20.0), "user_ids must hold integer .* got dtype float64"),
+    (np.arange(19), "user_ids holds 19 ids, but the model has 20 users"),
+    (np.arange(20).reshape(4, 5), "user_ids must be one-dimensional"),
+    (np.array([1, "a"] * 10, dtype=object), "user_ids must hold integer or string ids"),
+])
+def test_regression_save_refuses_ids_that_load_would_refuse(tmp_path, user_ids, match):
+    with pytest.raises(ValueError, match="mixrec.save: " + match):
+        saved(tmp_path, user_ids=user_ids, item_ids=np.arange(6))
+    assert not (tmp_path / "m.npz").exists()
