@@ -185,7 +185,10 @@ class Recommender:
         if data is not None and (users is not None or items is not None):
             raise ValueError("give users and items as columns of data, or as arrays without "
                              "data, not both")
-        if isinstance(data, (str, os.PathLike)):
+        if data is not None and timestamps is not None:
+            raise ValueError("give timestamps as a column of data (columns={'timestamp': "
+                             "...}), or as an array without data, not both")
+        if isinstance(data, (str, bytes, os.PathLike)):
             found = read(data, columns=columns, duplicates=duplicates)
             X, user_ids, item_ids, times = found.X, found.user_ids, found.item_ids, found.times
             self.summary = {"ratings": found.lines, "merged": found.merged,
@@ -340,22 +343,21 @@ def _as_ids(values, name):
 def _frame_columns(frame, columns):
     """(users, items, ratings, timestamps or None) from a data frame, its columns found by
     their names (``textfiles.ROLES``), by roles in order, or by a {role: name} mapping."""
-    names = [str(name) for name in frame.columns]
+    if not hasattr(frame, "columns") or not hasattr(frame, "__getitem__"):
+        raise ValueError(f"data must be a ratings file's path or a data frame, got "
+                         f"{type(frame).__name__} (columns go in users=, items=, ratings=)")
+    labels = list(frame.columns)
+    names = [str(label) for label in labels]
     if isinstance(columns, Mapping):
-        chosen = dict(columns)
+        chosen = _mapped_columns(columns, labels, names)
     elif columns is not None:
         roles = parse_columns(columns, "ratings")
-        if len(roles) != len(names):
-            raise ValueError(f"columns names {len(roles)} roles for a frame of {len(names)} "
+        if len(roles) != len(labels):
+            raise ValueError(f"columns names {len(roles)} roles for a frame of {len(labels)} "
                              "columns")
-        chosen = {role: name for role, name in zip(roles, names) if role != "-"}
+        chosen = {role: label for role, label in zip(roles, labels) if role != "-"}
     else:
-        chosen = {}
-        for name in names:
-            key = "".join(c for c in name.lower() if c.isalnum())
-            role = next((role for role, known in ROLES.items() if key in known), None)
-            if role is not None and role not in chosen:
-                chosen[role] = name
+        chosen = _named_columns(labels, names)
     missing = [role for role in ("user", "item", "rating") if role not in chosen]
     if missing:
         raise ValueError(f"the frame's columns {names} name no {' and no '.join(missing)} "
@@ -363,10 +365,52 @@ def _frame_columns(frame, columns):
                          "'rating': ...}")
     times = None
     if "timestamp" in chosen:
-        column = np.asarray(frame[chosen["timestamp"]])
-        if column.dtype.kind == "M":  # datetimes: seconds since 1970, NaT unknown
-            seconds = column.astype("datetime64[s]")
-            times = np.where(np.isnat(seconds), np.nan, seconds.astype(np.int64).astype(float))
-        else:
-            times = column
+        times = _seconds(np.asarray(frame[chosen["timestamp"]]))
     return (frame[chosen["user"]], frame[chosen["item"]], frame[chosen["rating"]], times)
+
+
+def _named_columns(labels, names):
+    """{role: label} from the columns' names; a role two columns name is refused (as a
+    file's header naming a column twice is), never settled by which comes first."""
+    chosen = {}
+    for label, name in zip(labels, names):
+        key = "".join(c for c in name.lower() if c.isalnum())
+        role = next((role for role, known in ROLES.items() if key in known), None)
+        if role is None:
+            continue
+        if role in chosen:
+            raise ValueError(f"the frame's columns {str(chosen[role])!r} and {name!r} both "
+                             f"name the {role}; say which is which with columns={{'user': "
+                             "..., 'item': ..., 'rating': ...}")
+        chosen[role] = label
+    return chosen
+
+
+def _mapped_columns(columns, labels, names):
+    """{role: label} from columns={role: column name}, or ValueError naming the entry: a
+    role that is not one, a column the frame lacks, or one column given two roles."""
+    roles = ("user", "item", "rating", "timestamp")
+    chosen = {}
+    for role, name in columns.items():
+        if role not in roles:
+            raise ValueError(f"columns names the role {role!r}; the roles are "
+                             f"{', '.join(roles)}")
+        if name in labels:  # the column's own label (an int, say) or its text
+            label = labels[labels.index(name)]
+        elif names.count(str(name)) == 1:
+            label = labels[names.index(str(name))]
+        else:
+            raise ValueError(f"columns[{role!r}] is {name!r}, which is not a column of the "
+                             f"frame (its columns: {names})")
+        if any(label is other or label == other for other in chosen.values()):
+            raise ValueError(f"columns gives the column {str(label)!r} two roles")
+        chosen[role] = label
+    return chosen
+
+
+def _seconds(column):
+    """Timestamps as seconds since 1970: datetimes converted (NaT unknown, NaN)."""
+    if column.dtype.kind == "M":
+        seconds = column.astype("datetime64[s]")
+        return np.where(np.isnat(seconds), np.nan, seconds.astype(np.int64).astype(float))
+    return column

@@ -142,3 +142,49 @@ def test_a_fit_says_what_it_merged(tmp_path):
         mixrec.Recommender(**FAST).fit(path, duplicates="refuse")
     with pytest.raises(ValueError, match="n_seeds must be an integer >= 1"):
         mixrec.Recommender(n_seeds=0)
+
+
+# ---------------------------------------------------------------------------------------
+# A data frame's columns: one clear error, never the first match (D4)
+
+def _tiny_frame(pd, **more):
+    return pd.DataFrame({"userId": [1, 1, 2, 2], "movieId": [10, 20, 10, 20],
+                         "rating": [1.0, 2.0, 3.0, 4.0], **more})
+
+
+@pytest.mark.parametrize("more, match", [
+    ({"score": 1.0}, "columns 'rating' and 'score' both name the rating"),
+    ({"title": ["A", "B", "A", "B"]}, "columns 'movieId' and 'title' both name the item"),
+    ({"user": [1, 1, 2, 2]}, "columns 'userId' and 'user' both name the user"),
+])
+def test_regression_a_role_two_frame_columns_name_is_refused(more, match):
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    with pytest.raises(ValueError, match=match):
+        mixrec.Recommender(**FAST).fit(_tiny_frame(pd, **more))
+
+
+@pytest.mark.parametrize("columns, match", [
+    ({"user": "userId", "item": "userId", "rating": "rating"},
+     "columns gives the column 'userId' two roles"),
+    ({"usr": "userId", "item": "movieId", "rating": "rating"}, "names the role 'usr'"),
+    ({"user": "x", "item": "movieId", "rating": "rating"},
+     r"columns\['user'\] is 'x', which is not a column of the frame"),
+])
+def test_regression_a_conflicting_or_impossible_mapping_is_refused(columns, match):
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    with pytest.raises(ValueError, match=match):
+        mixrec.Recommender(**FAST).fit(_tiny_frame(pd), columns=columns)
+
+
+def test_regression_frames_with_integer_column_names_and_other_data_are_handled():
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    frame = pd.DataFrame({0: np.repeat(np.arange(20), 6), 1: np.tile(np.arange(6), 20),
+                          2: np.arange(120) % 5 + 1.0})
+    rec = mixrec.Recommender(**FAST).fit(frame, columns="user,item,rating")
+    assert len(rec.user_ids) == 20
+    with pytest.raises(ValueError, match="give timestamps as a column of data"):
+        mixrec.Recommender(**FAST).fit(_tiny_frame(pd), timestamps=[1, 2, 3, 4])
+    for data in ([(1, 1, 5.0)], np.ones((3, 3)), 3, {"user": [1]}):
+        with pytest.raises(ValueError, match="data must be a ratings file's path or a data "
+                                             "frame"):
+            mixrec.Recommender(**FAST).fit(data)
