@@ -106,7 +106,10 @@ def relevance_key(model, pred, std, items=None):
     log_rates = np.log1p(counts) - np.log(np.sum(counts + 1.0))
     if items is not None:
         log_rates = log_rates[items]
-    return log_ndtr((pred - threshold) / np.maximum(std, 1e-12)) + log_rates
+    # a std of 0 would divide by 0: floored relative to the ratings' spread, so that the
+    # ranking is the same on any scale (an absolute floor reorders ratings of 1e-15 stars)
+    floor = 1e-12 * float(model.scale)
+    return log_ndtr((pred - threshold) / np.maximum(std, floor)) + log_rates
 
 
 def ranking_key(model, pred, std, ranking, items=None):

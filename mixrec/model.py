@@ -162,9 +162,14 @@ INTEGER_DTYPES = {"day_users": np.int32, "days": np.int64, "stage_columns": np.i
 # so ratings beyond this are refused before a fit, not found to overflow after it.
 MAX_RATING = 1e30
 # Magnitudes every float of a model lies within: the ratings' bound, and its square for the
-# variances; the scale, the unit of the factors, must keep its square a normal float64.
+# variances.
 MAX_VALUE, MAX_VARIANCE = 1e150, 1e300
-SCALE_RANGE = (1e-100, 1e100)
+# The scale, the unit of the factors (the ratings' spread around the baseline): the factors
+# are float32 in the ratings' units and their squares are taken in float32 (the predictive
+# variance), so a factor's square must stay a normal float32 (1.2e-38 to 3.4e38), with
+# room for factors some orders of magnitude from the scale. Beyond this range the mixture
+# stages underflow to 0, or the std overflows to inf.
+SCALE_RANGE = (1e-15, 1e15)
 # A mixture variance in units of the scale (what fold_in divides by): the fit's floor, up to
 # the square of any residual a float64 fit can hold.
 RELATIVE_VARIANCE_RANGE = (1e-12, 1e15)

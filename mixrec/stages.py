@@ -105,6 +105,16 @@ def fit_state(state, options, seed, callback):
     return _assemble(state, stages, taste, options)
 
 
+def root_mean_square(residual):
+    """The residuals' root mean square, 1.0 when every one is 0 (nothing to scale). Taken
+    relative to the largest, as the square of a spread of 1e-170 (or 1e170) would underflow
+    to 0 (overflow to inf) and let a spread outside ``SCALE_RANGE`` pass as 1.0."""
+    largest = float(np.abs(residual).max()) if len(residual) else 0.0
+    if largest == 0:
+        return 1.0
+    return largest * float(np.sqrt(np.mean((residual / largest) ** 2)))
+
+
 class FitState:
     """The state of a fit: the ratings' entries, the baseline, and the residuals the stages
     are fitted to in turn (in units of their spread)."""
@@ -124,11 +134,11 @@ class FitState:
         # The mixtures are fitted in units of the baseline's residual spread, so that every
         # default (the variance floor, the relative tolerance) means the same on any scale:
         # ratings a * r + b give predictions a * p + b.
-        self.scale = float(np.sqrt(self.cold_var)) if self.cold_var > 0 else 1.0
+        self.scale = root_mean_square(residual)
         if not SCALE_RANGE[0] <= self.scale <= SCALE_RANGE[1]:
             raise ValueError(f"the ratings' spread around the baseline is {self.scale:.3g}: it "
                              f"must lie in [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}] for the "
-                             "model to hold it (rescale the ratings)")
+                             "model's float32 factors to hold it (rescale the ratings)")
         self.residual = residual / self.scale
 
     def taste_groups(self, options, seed, report):

@@ -278,3 +278,25 @@ def test_regression_a_day_far_away_cannot_borrow_another_users_day_bias():
     users, days = baseline._unkey(baseline._key(np.array([0, 1, 7]),
                                                 np.array([-25_567, 84_006, 0])))
     assert users.tolist() == [0, 1, 7] and days.tolist() == [-25_567, 84_006, 0]
+
+
+@pytest.mark.parametrize("a", [1e-170, 1e-50, 1e25])
+def test_regression_a_spread_float32_factors_cannot_hold_is_refused(a):
+    X_train, _ = planted_split(6, n=60, d=20, n_ratings=600)
+    moved = sparse.csr_array((a * X_train.data, X_train.indices, X_train.indptr),
+                             shape=X_train.shape)
+    with pytest.raises(ValueError, match=r"spread around the baseline is .*: it must lie in "
+                                         r"\[1e-15, 1e\+15\] for the model's float32"):
+        mixrec.fit(moved, **FAST)
+
+
+def test_regression_lists_keep_their_order_at_the_smallest_scale_held():
+    X_train, _ = planted_split(6, n=60, d=20, n_ratings=600)
+    a = 3e-15
+    moved = sparse.csr_array((a * X_train.data, X_train.indices, X_train.indptr),
+                             shape=X_train.shape)
+    model, scaled = mixrec.fit(X_train, **FAST), mixrec.fit(moved, **FAST)
+    for user in range(5):
+        found, found_s = (mixrec.top_n(m, None, user, 5) for m in (model, scaled))
+        assert list(found.items) == list(found_s.items)
+        np.testing.assert_allclose(found_s.std, a * found.std, rtol=1e-4)
