@@ -97,8 +97,11 @@ def check_regular_file(path, what):
 # ---------------------------------------------------------------------------------------
 # Plain or compressed: one stream of the file's text bytes
 
-_COMPRESSIONS = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+_COMPRESSIONS = [(b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"),
                  (b"PK\x03\x04", "zip"), (b"\x28\xb5\x2f\xfd", "zstd")]
+# bzip2's "BZh" is text (a user "BZhang"): a bzip2 stream is "BZh", a block size 1-9, then
+# a block's magic (the digits of pi) or the end-of-stream one (those of sqrt(pi)).
+_BZIP2 = re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", re.DOTALL)
 _DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile,
             NotImplementedError, RuntimeError)
 
@@ -133,10 +136,10 @@ def open_text(path, what):
     check_regular_file(path, what)
     size = os.path.getsize(path)
     with open(path, "rb") as raw:
-        magic = raw.read(6)
+        magic = raw.read(10)
         raw.seek(0)
-        kind = next((name for signature, name in _COMPRESSIONS if magic.startswith(signature)),
-                    None)
+        kind = "bzip2" if _BZIP2.match(magic) else next(
+            (name for signature, name in _COMPRESSIONS if magic.startswith(signature)), None)
         if kind is None:
             yield Stream(path, raw, raw, size, None)
             return

@@ -537,6 +537,20 @@ def test_a_zip_of_several_files_or_a_zstd_file_is_refused_in_one_line(tmp_path):
         mixrec.load_ratings(zstd)
 
 
+def test_regression_a_text_file_starting_with_bzh_is_text_not_bzip2(tmp_path):
+    import bz2
+    path = tmp_path / "bz.csv"
+    path.write_text("BZhang,movie1,5\nalice,movie1,3\nBZh9,movie2,4\n")
+    X, users, items = mixrec.load_ratings(path)[:3]
+    assert sorted(users.tolist()) == ["BZh9", "BZhang", "alice"] and X.nnz == 3
+    assert mixrec.load_pairs(tmp_path / "bz.csv")[0].tolist()[:1] == ["BZhang"]
+    empty = tmp_path / "empty.bz2"  # an empty bzip2 stream is still bzip2
+    empty.write_bytes(bz2.compress(b""))
+    with pytest.raises(ValueError, match="empty.bz2") as found:
+        mixrec.load_ratings(empty)
+    assert "damaged" not in str(found.value)
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_regression_a_header_in_another_order_is_honoured_not_taken_by_position(tmp_path,
                                                                                fast):
