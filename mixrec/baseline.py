@@ -40,9 +40,10 @@ def check_times(times, m, name="times"):
     """Timestamps as a float (m,) array, NaN where unknown, or ValueError naming them: each
     must be NaN or seconds within TIME_RANGE (1900 to 2200)."""
     try:
-        times = np.asarray(times, dtype=float).reshape(-1)
+        times = np.asarray(seconds_of(times), dtype=float).reshape(-1)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must hold numbers (seconds since 1970), got {err}") from None
+        raise ValueError(f"{name} must hold numbers (seconds since 1970) or datetimes, got "
+                         f"{err}") from None
     if times.shape != (m,):
         raise ValueError(f"{name} must hold one timestamp per rating ({m}), got {times.shape}")
     known = ~np.isnan(times)
@@ -50,6 +51,19 @@ def check_times(times, m, name="times"):
     if len(bad):
         raise ValueError(f"{name}[{bad[0]}] is {times[bad[0]]!r}: a timestamp is seconds since "
                          "1970 between 1900 and 2200 (NaN where unknown)")
+    return times
+
+
+def seconds_of(times):
+    """Datetimes as seconds since 1970 (float, NaT as NaN): numpy datetime64 of any unit
+    (float() would read 2005-01-01 in days as 12784 seconds), or a pandas Series of them,
+    timezone-aware ones taken in UTC. Anything else is returned as it is."""
+    zone = getattr(getattr(times, "dt", None), "tz", None)  # .dt only on datetimes
+    if zone is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    array = np.asarray(times)
+    if array.dtype.kind == "M":
+        return (array - np.datetime64(0, "s")) / np.timedelta64(1, "s")
     return times
 
 

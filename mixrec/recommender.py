@@ -363,9 +363,8 @@ def _frame_columns(frame, columns):
         raise ValueError(f"the frame's columns {names} name no {' and no '.join(missing)} "
                          "column; say which is which with columns={'user': ..., 'item': ..., "
                          "'rating': ...}")
-    times = None
-    if "timestamp" in chosen:
-        times = _seconds(np.asarray(frame[chosen["timestamp"]]))
+    # datetimes (any unit, timezone-aware too) become seconds in baseline.check_times
+    times = frame[chosen["timestamp"]] if "timestamp" in chosen else None
     return (frame[chosen["user"]], frame[chosen["item"]], frame[chosen["rating"]], times)
 
 
@@ -407,10 +406,3 @@ def _mapped_columns(columns, labels, names):
         chosen[role] = label
     return chosen
 
-
-def _seconds(column):
-    """Timestamps as seconds since 1970: datetimes converted (NaT unknown, NaN)."""
-    if column.dtype.kind == "M":
-        seconds = column.astype("datetime64[s]")
-        return np.where(np.isnat(seconds), np.nan, seconds.astype(np.int64).astype(float))
-    return column

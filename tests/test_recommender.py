@@ -188,3 +188,16 @@ def test_regression_frames_with_integer_column_names_and_other_data_are_handled(
         with pytest.raises(ValueError, match="data must be a ratings file's path or a data "
                                              "frame"):
             mixrec.Recommender(**FAST).fit(data)
+
+
+def test_regression_timezone_aware_datetimes_are_taken_in_utc():
+    pd = pytest.importorskip("pandas", reason="pandas is optional")
+    when = pd.to_datetime(["2005-01-07 23:30"] * 120).tz_localize("Europe/Paris")
+    frame = pd.DataFrame({"user": np.repeat(np.arange(20), 6), "item": np.tile(np.arange(6), 20),
+                          "rating": np.arange(120) % 5 + 1.0, "time": when})
+    rec = mixrec.Recommender(**FAST).fit(frame)
+    assert rec.summary["timestamps"]
+    utc = 12790 * 86400.0 + 22.5 * 3600  # 2005-01-07 22:30 UTC
+    same = mixrec.Recommender(**FAST).fit(frame.assign(time=utc))
+    for name in ("days", "day_users", "day_bias", "user_bias"):
+        np.testing.assert_array_equal(getattr(rec.model, name), getattr(same.model, name))

@@ -183,6 +183,24 @@ def test_fold_in_with_times_learns_the_users_day_bias():
     assert on_day != other and other == mixrec.predict_new(model, placed, [4])
 
 
+def test_regression_datetime64_times_of_any_unit_are_seconds_everywhere():
+    X = sparse.csr_array(random_ratings(30, 10, seed=9))
+    day = np.datetime64("2005-01-07", "D")
+    seconds = float((day - np.datetime64(0, "s")) / np.timedelta64(1, "s"))
+    model = mixrec.fit(X, times=np.full(X.nnz, seconds), **FAST)
+    for unit in ("D", "m", "s", "ms", "ns"):
+        placed = mixrec.fold_in(model, [1, 2, 3], [5.0, 5.0, 5.0],
+                                times=np.full(3, day).astype(f"datetime64[{unit}]"))
+        np.testing.assert_array_equal(placed.days, [seconds // 86400])
+        assert mixrec.predict(model, [0], [1], times=np.array([day], f"datetime64[{unit}]")) \
+            == mixrec.predict(model, [0], [1], times=[seconds])
+    found = mixrec.from_triples([1, 2], [1, 1], [3.0, 4.0], timestamps=np.array(
+        ["2005-01-07", "NaT"], "datetime64[D]"))[3]
+    np.testing.assert_array_equal(found, [seconds, np.nan])
+    listed = mixrec.top_n(model, None, 0, 3, time=day)
+    assert list(listed.items) == list(mixrec.top_n(model, None, 0, 3, time=seconds).items)
+
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ML = os.path.join(ROOT, "..", "shared", "data", "ml-latest-small", "ratings_train.csv")
