@@ -439,6 +439,24 @@ def test_holdout_leaves_a_read_only_sparse_input_untouched():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("fmt", ["coo", "csr", "csc"])
+def test_regression_a_sparse_x_storing_a_pair_twice_is_refused_not_summed(fmt):
+    if fmt == "coo":
+        X = sparse.coo_array((np.array([5.0, 3.0, 4.0]), (np.array([0, 1, 0]),
+                                                          np.array([0, 1, 0]))), shape=(2, 2))
+    else:  # the repeat stored by hand (scipy's conversions would sum it)
+        X = {"csr": sparse.csr_array, "csc": sparse.csc_array}[fmt](
+            (np.array([5.0, 4.0, 3.0]), np.array([0, 0, 1]), np.array([0, 2, 3])), shape=(2, 2))
+    with pytest.raises(ValueError, match=r"X stores the pair \(row 0, column 0\) twice"):
+        mixrec.as_ratings_matrix(X)
+    with pytest.raises(ValueError, match="twice"):
+        mixrec.fit(X, n_seeds=1, item_components=1, user_components=1, item_stages=1,
+                   max_iter=1)
+    kept = sparse.csr_array((np.array([5.0, 0.0]), np.array([0, 1]), np.array([0, 1, 2])),
+                            shape=(2, 2))
+    assert mixrec.as_ratings_matrix(kept).nnz == 2  # a stored 0 is a rating, not a repeat
+
+
 def test_holdout_refuses_what_the_course_refuses():
     S = sparse.csr_array((np.array([1e308, 1e308, 3.]), np.array([0, 0, 1]),
                           np.array([0, 2, 3])), shape=(2, 2))
