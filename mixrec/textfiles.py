@@ -283,6 +283,8 @@ def sniff(path, *, kind="ratings", columns=None, is_data=None):
         data_offset = rest[0][2] if rest else None
         n_fields = len(split_fields(rest[0][1], separator)) if rest else len(fields)
         roles = given or column_roles(fields, path, number, kind)
+        if given:
+            _check_header_agrees(fields, given, f"{path}, line {number}")
         return Layout(separator, text.strip(" \t\r\n"), number, data_offset, bom, n_fields,
                       roles)
     return Layout(separator, "", 0, start, bom, len(fields), given or required + optional)
@@ -322,6 +324,20 @@ def column_roles(fields, path, number, kind):
         roles.append(role)
     _check_roles(tuple(roles), kind, f"{path}, line {number}: the header")
     return tuple(roles)
+
+
+def _check_header_agrees(fields, given, where):
+    """ValueError when a header skipped for ``columns`` names a column's role otherwise (a
+    test file whose header says user,item beside --columns item,user): its pairs would be
+    read swapped, silently. Names no role is known by are the reason for columns: passed."""
+    for position, (field, role) in enumerate(zip(fields, given)):
+        key = re.sub(r"[\s_.\-]", "", field.lower())
+        named = next((known for known, names in ROLES.items() if key in names), None)
+        if named is not None and role != SKIP and named != role:
+            raise ValueError(f"{where}: the header names column {position + 1} "
+                             f"{field[:40]!r} (a {named}), but the columns given say it is "
+                             f"the {role} ({','.join(given)}); give the columns this file "
+                             "holds, or none to read its header")
 
 
 def expected_fields(roles, kind):

@@ -518,3 +518,18 @@ def test_regression_a_damaged_course_figure_exits_2_not_1(tmp_path, capsys):
     (tmp_path / "test_solutions.txt").write_text(text.replace("0.", "5.93e400", 1))
     assert main.main(["--data-dir", str(tmp_path), "--k", "1", "--seeds", "0"]) == 2
     assert "which is not a finite number: the file is damaged" in capsys.readouterr().err
+
+
+def test_regression_fit_columns_contradicting_the_test_files_header_are_refused(tmp_path,
+                                                                                capsys):
+    lines = [f"{u},{i},{(u * i) % 5 + 1}" for u in range(1, 41) for i in range(1, 11)]
+    swapped = "".join(f"{line.split(',')[1]},{line.split(',')[0]},{line.split(',')[2]}\n"
+                      for line in lines[:360])
+    (tmp_path / "tr.csv").write_text(swapped)
+    (tmp_path / "te.csv").write_text("userId,movieId,rating\n" + "\n".join(lines[360:]))
+    assert cli.main(["fit", str(tmp_path / "tr.csv"), "--columns", "item,user,rating",
+                     "--test", str(tmp_path / "te.csv"), "--out", str(tmp_path / "t.npz"),
+                     "-q", "--n-seeds", "1", "--item-stages", "1", "--max-iter", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "te.csv, line 1: the header names column 1 'userId'" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t.npz").exists()

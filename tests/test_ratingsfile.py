@@ -583,6 +583,16 @@ def test_regression_a_header_in_another_order_is_honoured_not_taken_by_position(
     assert [a.tolist() for a in mixrec.load_pairs(pairs)] == [[3], [11]]
 
 
+def test_regression_columns_that_contradict_the_header_are_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,movieId,rating\n1,2,4\n2,2,3\n")
+    with pytest.raises(ValueError, match=r"r.csv, line 1: the header names column 1 'userId' "
+                                         r"\(a user\), but the columns given say it is the "
+                                         r"item \(item,user,rating\)"):
+        mixrec.load_ratings(path, columns="item,user,rating")
+    assert mixrec.load_ratings(path, columns="user,item,rating")[0].nnz == 2  # agrees
+
+
 def test_an_unknown_column_name_lists_the_known_ones_and_columns_names_them(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("user,item,category,rating\n1,2,7,4\n2,2,7,3\n")
