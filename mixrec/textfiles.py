@@ -80,6 +80,10 @@ class Layout(NamedTuple):
 
 def check_regular_file(path, what):
     """FileNotFoundError if path does not exist; ValueError unless it is a regular file."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        # an int is a file descriptor to os.stat and open: reading would close the caller's
+        raise ValueError(f"the {what} file's path must be a str or path-like, got "
+                         f"{type(path).__name__}")
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

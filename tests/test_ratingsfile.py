@@ -651,3 +651,18 @@ def test_items_titles_may_span_lines_in_quotes_but_a_record_is_bounded(tmp_path)
     path.write_text("movieId,title\n1," + "y" * (2 << 20) + "\n")  # one 2 MB line
     with pytest.raises(ValueError, match="movies.csv, line 2: longer than 1 MiB"):
         mixrec.load_items(path)
+
+
+def test_regression_a_file_descriptor_or_none_is_refused_and_left_open(tmp_path):
+    import os
+    path = tmp_path / "r.csv"
+    path.write_text("1,1,5\n1,2,4\n2,1,3\n")
+    with open(path, "rb") as f:
+        for call in (mixrec.load_ratings, mixrec.load_pairs, mixrec.load_items,
+                     mixrec.load_user_ratings, mixrec.load):
+            for bad in (f.fileno(), None):
+                with pytest.raises(ValueError, match="file's path must be a str or path-like, "
+                                                     f"got {type(bad).__name__}"):
+                    call(bad)
+        os.fstat(f.fileno())  # still the caller's
+        assert f.read(5) == b"1,1,5"
