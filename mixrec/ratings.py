@@ -114,7 +114,12 @@ def _merge(rows, cols, values, times, d, policy):
     pick = order[starts + counts - 1] if policy == "latest" else order[starts]
     out_values, out_times = values[pick], None if times is None else times[pick]
     if policy == "mean":
-        out_values = np.add.reduceat(values[order], starts) / counts
+        with np.errstate(over="ignore"):
+            out_values = np.add.reduceat(values[order], starts) / counts
+        overflowed = ~np.isfinite(out_values)  # the values are finite: only a sum overflows
+        if overflowed.any():  # two ratings of 1e308 sum to inf; divided first, they don't
+            scaled = np.add.reduceat(values[order] / np.repeat(counts, counts), starts)
+            out_values = np.where(overflowed, scaled, out_values)
         if times is not None:
             with np.errstate(invalid="ignore"):  # a pair without any time keeps NaN
                 out_times = np.fmax.reduceat(times[order], starts)

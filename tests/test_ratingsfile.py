@@ -666,3 +666,15 @@ def test_regression_a_file_descriptor_or_none_is_refused_and_left_open(tmp_path)
                     call(bad)
         os.fstat(f.fileno())  # still the caller's
         assert f.read(5) == b"1,1,5"
+
+
+def test_regression_the_mean_of_a_pairs_huge_ratings_does_not_overflow(tmp_path):
+    import warnings
+    path = tmp_path / "o.csv"
+    path.write_text("1,1,1e308\n1,1,1.5e308\n1,2,3\n1,2,4\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "overflow encountered in reduceat"
+        X = mixrec.load_ratings(path)[0]
+        found = mixrec.from_triples([1, 1, 1], [2, 2, 3], [-1e308, -1.5e308, 5.0])[0]
+    assert X.data.tolist() == [1.25e308, 3.5]  # a pair without overflow: summed, then divided
+    assert found.data.tolist() == [-1.25e308, 5.0]
