@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from mixrec import ids
-from mixrec.textfiles import each_data_line, expected_fields, parse_time, shown, sniff
+from mixrec.textfiles import (each_data_line, expected_fields, number_of, parse_time, shown,
+                              sniff)
 
 # Pairs read at a time by ``iter_pairs``: what a chunk costs is bounded, whatever the file.
 PAIRS_PER_CHUNK = 1 << 18
@@ -104,7 +105,7 @@ def load_user_ratings(path, *, columns=None):
             raise ValueError(f"{path}, line {number}: expected "
                              f"'{expected_fields(roles, 'user ratings')}', got {shown(line)}")
         try:
-            rating = float(fields[r])
+            rating = number_of(fields[r])
         except ValueError:
             rating = math.nan
         if not math.isfinite(rating):

@@ -27,7 +27,8 @@ from scipy import sparse
 from mixrec import fastpath, ids
 from mixrec.ratings import RepeatedPair, build, check_duplicates
 from mixrec.textfiles import (each_data_line, expected_fields, is_blank_or_comment,
-                              line_chunks, parse_time, shown, sniff, split_fields)
+                              line_chunks, number_of, parse_time, shown, sniff,
+                              split_fields)
 
 
 class RatingsFile(NamedTuple):
@@ -146,7 +147,7 @@ def _read_slow(path, layout, progress):
             elif number == header_line:
                 continue
             try:
-                value = float(fields[r])
+                value = number_of(fields[r])
             except ValueError:
                 value = math.nan
             if not math.isfinite(value):
@@ -198,7 +199,7 @@ def check_rating_fields(fields, line, path, number, layout):
         raise ValueError(f"{path}, line {number}: field {empty[0]} is empty: {shown(line)}")
     text = fields[roles.index("rating")]
     try:
-        rating = float(text)
+        rating = number_of(text)
     except ValueError:
         raise ValueError(f"{path}, line {number}: rating {text[:40]!r} is not a "
                          "number") from None

@@ -370,7 +370,7 @@ def names_columns(fields):
 
 def _is_number(text):
     try:
-        float(text)
+        number_of(text)
     except ValueError:
         return False
     return True
@@ -553,11 +553,20 @@ def shown(line):
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?Z?)?")
 
 
+def number_of(text):
+    """float(text) for the ASCII syntax of a number only, as np.loadtxt reads it (the fast
+    path): float() alone also takes 1_0 as 10, fullwidth and Arabic-Indic digits, and
+    whitespace other than spaces and tabs around it. ValueError otherwise."""
+    if not text.isascii() or "_" in text or text != text.strip():
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
 def parse_time(text, path, number):
     """A timestamp in seconds: a number (seconds since 1970) or an ISO date or date-time,
     within ``baseline.TIME_RANGE`` (1900 to 2200)."""
     try:
-        value = float(text)
+        value = number_of(text)
     except ValueError:
         if not _ISO.fullmatch(text):
             value = None

@@ -678,3 +678,23 @@ def test_regression_the_mean_of_a_pairs_huge_ratings_does_not_overflow(tmp_path)
         found = mixrec.from_triples([1, 1, 1], [2, 2, 3], [-1e308, -1.5e308, 5.0])[0]
     assert X.data.tolist() == [1.25e308, 3.5]  # a pair without overflow: summed, then divided
     assert found.data.tolist() == [-1.25e308, 5.0]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("line, match", [
+    ("1,7,1_0", "rating '1_0' is not a number"),
+    ("1,7,\uff13", "rating '\uff13' is not a number"),  # a fullwidth 3
+    ("1,7,\u0663", "rating '\u0663' is not a number"),  # an Arabic-Indic 3
+    ("1,7,3,1_000_000_000", "timestamp '1_000_000_000' is neither"),
+])
+def test_regression_numbers_are_ascii_only_as_np_loadtxt_reads_them(tmp_path, fast, line,
+                                                                     match):
+    path = tmp_path / "r.csv"
+    path.write_text(f"{line}\n1,8,3" + (",1000000000" if line.count(",") == 3 else "") + "\n",
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="r.csv, line 1: " + match):
+        mixrec.load_ratings(path, fast=fast)
+    mine = tmp_path / "mine.csv"
+    mine.write_text(line.split(",", 1)[1] + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="mine.csv, line 1: "):
+        mixrec.load_user_ratings(mine)
