@@ -85,6 +85,20 @@ class Baseline(NamedTuple):
 STARTS = {"user": 15.0, "item": 10.0, "day": 5.0}
 
 
+# Rounds of alternating updates (of a fit's biases, or of a new user's) at most: each is a
+# pass over the ratings, and the updates settle in tens; 10**12 asked for would never end.
+MAX_EPOCHS = 10_000
+
+
+def check_epochs(name, epochs):
+    """Return epochs as an int in 0..MAX_EPOCHS, or ValueError naming it."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or \
+            not 0 <= epochs <= MAX_EPOCHS:
+        raise ValueError(f"{name} must be an integer in 0..{MAX_EPOCHS} (the updates settle "
+                         f"in tens), got {epochs!r}")
+    return int(epochs)
+
+
 def fit(rows, cols, ratings, shape, times=None, *, user_reg=15.0, item_reg=10.0,
         day_reg=5.0, epochs=10):
     """Fit the baseline to ratings given as triples (every triple a rating).
@@ -106,6 +120,7 @@ def fit(rows, cols, ratings, shape, times=None, *, user_reg=15.0, item_reg=10.0,
     -------
     Baseline
     """
+    epochs = check_epochs("epochs", epochs)
     n, d = shape
     mean = float(ratings.mean())
     user_count = np.bincount(rows, minlength=n)

@@ -279,7 +279,7 @@ def fold_in(model, items, ratings, *, times=None, epochs=10):
     NewUser
     """
     check_model_shapes(model)
-    epochs = check_integer("epochs", epochs, 0)
+    epochs = baseline.check_epochs("epochs", epochs)
     items, ratings, times = _check_new_ratings(model, items, ratings, times)
     item_bias = model.item_bias[items]
     day_of, days = _day_groups(times)

@@ -401,10 +401,18 @@ def entries(X):
             X.indices.astype(index, copy=False))
 
 
+MAX_ITERATIONS = 100_000  # EM iterations of a run at most (tol ends them in tens)
+
+
 def check_sizes(options, shape, spell=str):
     """ValueError, naming the option as ``spell(name)`` says, when a stage's posteriors and
     moments (K x n_seeds rows over the ratings' rows and columns) would not fit in the
-    memory available: a mistyped K is said at once, not found by a MemoryError."""
+    memory available: a mistyped K is said at once, not found by a MemoryError; the same
+    for the work no fit would finish (``options`` bounds an option from below only)."""
+    baseline.check_epochs(spell("bias_epochs"), options["bias_epochs"])
+    if options["max_iter"] > MAX_ITERATIONS:  # tol=0 would run every one of them
+        raise ValueError(f"{spell('max_iter')} must be an integer in 1..{MAX_ITERATIONS}, "
+                         f"got {options['max_iter']!r}")
     n, d = shape
     sides = {"item_components": (d, n, options["n_seeds"]),
              "user_components": (n, d, options["n_seeds"]),

@@ -456,6 +456,10 @@ def test_regression_a_full_disk_while_splitting_leaves_both_outputs_as_they_were
      r"-n must be an integer in 1\.\."),
     (["fit", "{ratings}", "--out", "{folder}/m.npz", "--n-groups", str(10 ** 12), "-q"],
      r"--n-groups = 1000000000000 needs .* GiB"),
+    (["fit", "{ratings}", "--out", "{folder}/m.npz", "--bias-epochs", str(10 ** 12), "-q"],
+     r"--bias-epochs must be an integer in 0\.\.10000"),  # ran for ever (D13)
+    (["fit", "{ratings}", "--out", "{folder}/m.npz", "--max-iter", str(10 ** 12), "--tol",
+      "0", "-q"], r"--max-iter must be an integer in 1\.\.100000"),
 ])
 def test_regression_absurd_numbers_name_their_option(fitted, capsys, tmp_path, argv, message):
     folder, ratings, model, _ = fitted

@@ -247,7 +247,7 @@ def test_on_the_shared_split_a_folded_in_user_is_near_their_refit_place():
 def test_regression_fold_in_refuses_ratings_or_epochs_it_cannot_place():
     with pytest.raises(ValueError, match=r"ratings must be finite numbers within \+-1e\+30"):
         mixrec.fold_in(MODEL, np.array([1, 2]), np.array([1e300, 3.0]))
-    with pytest.raises(ValueError, match="epochs must be an integer >= 0, got 2.5"):
+    with pytest.raises(ValueError, match=r"epochs must be an integer in 0\.\.10000 .*got 2.5"):
         mixrec.fold_in(MODEL, np.array([1, 2]), np.array([4.0, 3.0]), epochs=2.5)
     placed = mixrec.fold_in(MODEL, np.array([1, 2]), np.array([1e29, -1e29]))
     assert np.isfinite(mixrec.predict_new(MODEL, placed, np.arange(15))).all()
@@ -258,3 +258,10 @@ def test_regression_a_minus_one_from_index_of_says_how_to_score_it():
                                          "unknown=True"):
         mixrec.predict(MODEL, [0], [-1])
     assert np.isfinite(mixrec.predict(MODEL, [0], [-1], unknown=True)).all()
+
+
+def test_regression_absurd_epochs_are_refused_not_run_for_ever():
+    with pytest.raises(ValueError, match=r"epochs must be an integer in 0\.\.10000"):
+        mixrec.fold_in(MODEL, [0], [5.0], epochs=10 ** 12)
+    with pytest.raises(ValueError, match=r"bias_epochs must be an integer in 0\.\.10000"):
+        mixrec.fit(random_ratings(20, 6, seed=1), bias_epochs=10 ** 12, **FAST)
