@@ -72,15 +72,18 @@ def list_scores(lists, users, relevant_rows, relevant_cols, n):
     """Mean precision, recall and NDCG at n of lists (u, n) for these users (u,), given the
     relevant (row, col) pairs; each user counts once. A list shorter than n (fewer items
     than n) counts its missing places as misses."""
-    if lists.shape[1] < n:
-        lists = np.pad(lists, ((0, 0), (0, n - lists.shape[1])), constant_values=-1)
+    n = common.check_integer("n", n, 1)
+    # the missing places are misses, so they are never built: n = 10**12 allocates nothing
+    lists = np.asarray(lists)[:, :n]
+    places = lists.shape[1]
     d_key = int(max(lists.max(initial=0), relevant_cols.max(initial=0))) + 1
     relevant_keys = np.unique(relevant_rows.astype(np.int64) * d_key + relevant_cols)
     list_keys = users[:, None].astype(np.int64) * d_key + np.maximum(lists, 0)
-    hits = np.isin(list_keys, relevant_keys) & (lists >= 0)  # (u, n)
+    hits = np.isin(list_keys, relevant_keys) & (lists >= 0)  # (u, places)
     n_relevant = np.bincount(np.searchsorted(users, relevant_rows), minlength=len(users))
-    discount = 1 / np.log2(np.arange(2, n + 2))
-    dcg = hits @ discount
+    depth = min(n, max(places, int(n_relevant.max(initial=1))))  # the ideal list's too
+    discount = 1 / np.log2(np.arange(2, depth + 2))
+    dcg = hits @ discount[:places]
     ideal = np.cumsum(discount)[np.minimum(n_relevant, n) - 1]
     precision = hits.sum(axis=1) / n
     recall = hits.sum(axis=1) / n_relevant
@@ -95,6 +98,7 @@ def compare_lists(model, X_train, held_out, n=10):
     Each list ranks every item the user did not rate in training. Returns a dict: "users",
     "relevant" (the rule, in words) and "scores" {name: (precision, recall, NDCG)}.
     """
+    n = common.check_integer("n", n, 1)
     rows, cols, values = held_out
     threshold = relevance_threshold(model.rating_range)
     relevant = (np.asarray(values) >= threshold) & (rows >= 0) & (cols >= 0)
@@ -118,7 +122,7 @@ def compare_lists(model, X_train, held_out, n=10):
         "best baseline score": top_n_all(baseline_only(model), X_train, n, ranking="rating",
                                          users=users).items,
         "most popular": top_by_scores(popular, users, *_training_pattern(model, X_train), d,
-                                      n)[0],
+                                      min(n, d))[0],  # no list is longer than the items
     }
     for name, chosen in lists.items():
         out["scores"][name] = list_scores(chosen, users, rel_rows, rel_cols, n)

@@ -61,3 +61,21 @@ def test_compare_lists_scores_every_ranking_on_the_same_users():
                                     "mixture recommender, cautious (- 1 std)",
                                     "best baseline score", "most popular"}
     assert all(0 <= v <= 1 for scores in found["scores"].values() for v in scores)
+
+
+def test_regression_compare_lists_with_a_huge_n_scores_lists_of_every_item():
+    X = random_ratings(30, 8, seed=4, missing=0.5)
+    X_train, hidden = mixrec.holdout(X, 0.3, seed=1)
+    model = mixrec.fit(X_train, **FAST)
+    huge = metrics.compare_lists(model, X_train, hidden, n=10 ** 12)  # allocated 21.8 TiB
+    whole = metrics.compare_lists(model, X_train, hidden, n=8)
+    for name, (precision, recall, ndcg) in huge["scores"].items():
+        assert recall == whole["scores"][name][1] and ndcg == whole["scores"][name][2]
+        assert precision == pytest.approx(whole["scores"][name][0] * 8 / 10 ** 12)
+    # a list padded by hand scores as the one left short
+    lists_ = np.array([[3, 1, -1, -1, -1]])
+    assert metrics.list_scores(lists_, np.array([0]), np.array([0, 0]), np.array([1, 7]),
+                               5) == metrics.list_scores(lists_[:, :2], np.array([0]),
+                                                         np.array([0, 0]), np.array([1, 7]), 5)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        metrics.compare_lists(model, X_train, hidden, n=0)
