@@ -698,3 +698,21 @@ def test_regression_numbers_are_ascii_only_as_np_loadtxt_reads_them(tmp_path, fa
     mine.write_text(line.split(",", 1)[1] + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="mine.csv, line 1: "):
         mixrec.load_user_ratings(mine)
+
+
+def test_regression_sniffing_steps_over_blank_runs_at_once(tmp_path):
+    import lzma
+    import time
+    from mixrec import textfiles
+    path = tmp_path / "blank.csv"
+    path.write_bytes(b"# a comment\n" + b"\n" * 5_000_000 + b"  \r\n1,7,5\n2,7,3\n")
+    began = time.process_time()
+    layout = textfiles.sniff(path)  # was a Python iteration per line: about 7 s
+    assert time.process_time() - began < 2
+    assert layout.data_offset == 12 + 5_000_000 + 4 and layout.n_fields == 3
+    bomb = tmp_path / "bomb.csv.xz"
+    bomb.write_bytes(lzma.compress(b"1,1,5\n" + b"\n" * 5_000_000, preset=0))  # 864 bytes
+    began = time.process_time()
+    with pytest.raises(ValueError, match="decompresses to more than 1000 times its size"):
+        textfiles.sniff(bomb)
+    assert time.process_time() - began < 2
