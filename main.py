@@ -23,6 +23,7 @@ interrupted (Ctrl-C), which leaves no partial file; 141 the reader of the output
 This script only parses arguments, calls library functions and prints.
 """
 import argparse
+import io
 import os
 import subprocess
 import sys
@@ -77,8 +78,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _ClosedStdout(io.TextIOBase):
+    """Standard output when the process started without one (``>&-``): Python sets it to
+    None, and print() then drops every line silently (a list lost, exit 0) while a csv
+    writer raises a TypeError. Writing to this says so instead, in ``guarded``'s one line."""
+
+    def write(self, text):
+        raise OSError("standard output is closed: redirect it to a file (> out.csv), or "
+                      "give --out where the command takes one")
+
+
 def guarded(work, prog="main.py"):
     """Run ``work()`` and turn every way it can fail into its exit status and one line."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
     try:
         with warnings.catch_warnings():
             # a numpy warning is a problem to report in one line, not noise to print

@@ -325,6 +325,19 @@ def test_a_closed_pipe_ends_quietly():
     assert result.stdout.count("\n") == 1 and result.stderr == ""
 
 
+@pytest.mark.parametrize("command", ["predict", "recommend"])
+def test_regression_a_closed_stdout_is_one_line_and_exit_2(fitted, tmp_path, command):
+    _, _, model, _ = fitted
+    (tmp_path / "pairs.csv").write_text("user,item\n1,10\n")
+    argv = {"predict": f"predict {model} {tmp_path / 'pairs.csv'}",
+            "recommend": f"recommend {model} --user 1"}[command]
+    result = subprocess.run(f"{sys.executable} main.py {argv} >&-", shell=True,
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2  # was 1 (a traceback) or 0 (the list dropped)
+    assert result.stderr == ("main.py: standard output is closed: redirect it to a file "
+                             "(> out.csv), or give --out where the command takes one\n")
+
+
 def test_fit_draws_a_plot(fitted, tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="matplotlib is optional; CI installs it")
     _, ratings, _, _ = fitted
