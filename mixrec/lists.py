@@ -69,7 +69,12 @@ def top_n(model, X, user, n=10, *, ranking=DEFAULT_RANKING, time=None):
     d = len(model.item_bias)
     if isinstance(user, NewUser):
         rated = np.zeros(d, dtype=bool)
-        rated[user.rated] = True
+        listed = np.asarray(user.rated)
+        if listed.ndim != 1 or listed.dtype.kind not in "iu" or (
+                len(listed) and not 0 <= listed.min() <= listed.max() < d):
+            raise ValueError(f"user.rated must hold item indices in 0..{d - 1} (a NewUser "
+                             "from fold_in does)")
+        rated[listed] = True
     else:
         rated = _rated_row(model, X, user)
     scores, std = scores_of_user(model, user, time=time, with_std=True)
@@ -82,7 +87,7 @@ def top_n(model, X, user, n=10, *, ranking=DEFAULT_RANKING, time=None):
 
 def check_ranking(ranking):
     """The ranking's name if it is one of RANKINGS, else ValueError listing them."""
-    if ranking not in RANKINGS:
+    if not isinstance(ranking, str) or ranking not in RANKINGS:  # a list is unhashable
         raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
     return ranking
 
@@ -130,7 +135,8 @@ def _rated_row(model, X, user):
     d = len(model.item_bias)
     rated = np.zeros(d, dtype=bool)
     if X is None:
-        if not (isinstance(user, (int, np.integer)) and 0 <= user < len(model.user_bias)):
+        if isinstance(user, bool) or not (isinstance(user, (int, np.integer))
+                                          and 0 <= user < len(model.user_bias)):
             return rated  # scores_of_user says what is wrong with the user
         rated[model.rated_indices[model.rated_indptr[user]:model.rated_indptr[user + 1]]] = True
         return rated
@@ -170,6 +176,9 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
     n_users, d = len(model.user_bias), len(model.item_bias)
     n = min(n, d)  # a list of 10**9 of 40 items holds 40 (and allocates no more)
     indptr, indices = _pattern(model, X)
+    if users is not None and np.ndim(users) != 1:
+        raise ValueError(f"users must be a 1-D sequence of user indices, got shape "
+                         f"{np.shape(users)}")
     users = np.arange(n_users) if users is None else check_pairs(
         np.asarray(users), np.zeros(len(np.asarray(users)), dtype=int), n_users, 1)[0]
     with_std = ranking != "rating"

@@ -39,6 +39,8 @@ def iter_pairs(path, *, known=None, columns=None, per_chunk=PAIRS_PER_CHUNK):
     times : ndarray of shape (m,)
         Each pair's timestamp, NaN where it has none.
     """
+    if known is not None and not (isinstance(known, (tuple, list)) and len(known) == 2):
+        raise ValueError("known must be (user_ids, item_ids), the ids a model was fitted on")
     layout = sniff(path, kind="pairs", columns=columns,
                    is_data=None if known is None else lambda fields: _names_known(fields,
                                                                                  known))

@@ -92,7 +92,8 @@ def build(rows, cols, values, shape, times=None, duplicates=None):
 
 def check_duplicates(duplicates):
     """The policy's name, or None for the default; ValueError for an unknown one."""
-    if duplicates is not None and duplicates not in DUPLICATES:
+    if duplicates is not None and (not isinstance(duplicates, str)  # a list: unhashable
+                                   or duplicates not in DUPLICATES):
         raise ValueError(f"duplicates must be one of {', '.join(DUPLICATES)}, got "
                          f"{duplicates!r}")
     return duplicates

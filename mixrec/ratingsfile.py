@@ -67,6 +67,8 @@ def read(path, *, columns=None, duplicates=None, progress=None, fast=True):
     RatingsFile
     """
     check_duplicates(duplicates)
+    if progress is not None and not callable(progress):  # said now, not midway
+        raise ValueError(f"progress must be a callable or None, got {type(progress).__name__}")
     layout = sniff(path, kind="ratings", columns=columns)
     triples = None
     if fast:
@@ -262,6 +264,7 @@ def load_test_ratings(path, user_ids, item_ids, *, timestamps=False, columns=Non
         Every test rating, zeros included, in the file's order.
     times : ndarray of shape (m,), only with ``timestamps``
     """
+    user_ids, item_ids = ids.as_known(user_ids, "user_ids"), ids.as_known(item_ids, "item_ids")
     layout = sniff(path, kind="ratings", columns=columns)
     try:
         triples = fastpath.read(path, layout, None)

@@ -48,11 +48,22 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
     -------
     Model
     """
+    _check_hooks(callback, client)
     if client is not None or getattr(X, "distributed", False) is True:
         from mixrec import distributed  # dask is optional: only for a cluster
         return distributed.fit(X, client, seed=seed, callback=callback, times=times,
                                **hyper_parameters)
     return ensemble.fit(X, seed=seed, callback=callback, times=times, **hyper_parameters)
+
+
+def _check_hooks(callback, client):
+    """ValueError naming a callback that can't be called or a client that is not one (a
+    scheduler's address), before any work rather than midway through it."""
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be a callable or None, got {type(callback).__name__}")
+    if client is not None and not hasattr(client, "scheduler_info"):
+        raise ValueError(f"client must be a dask.distributed.Client (Client('tcp://...')), "
+                         f"got {type(client).__name__}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,6 +196,7 @@ class Recommender:
         if data is not None and (users is not None or items is not None):
             raise ValueError("give users and items as columns of data, or as arrays without "
                              "data, not both")
+        _check_hooks(callback, client)
         if data is not None and timestamps is not None:
             raise ValueError("give timestamps as a column of data (columns={'timestamp': "
                              "...}), or as an array without data, not both")
@@ -266,11 +278,16 @@ class Recommender:
         times : array_like or None
             Each rating's time (seconds), for the new user's day biases.
         """
-        items, values = (list(ratings.keys()), list(ratings.values())) if isinstance(
-            ratings, Mapping) else ratings
+        self._fitted()
+        if isinstance(ratings, Mapping):
+            items, values = list(ratings.keys()), list(ratings.values())
+        elif isinstance(ratings, (tuple, list)) and len(ratings) == 2:
+            items, values = ratings
+        else:
+            raise ValueError(f"ratings must be {{item id: rating}} or (items, ratings), got "
+                             f"{serving.display_of(ratings)}")
         cols = ids.index_of(self.item_ids, _as_ids(items, "items"))
-        placed = serving.fold_in(self._fitted(), cols, np.asarray(values, dtype=float),
-                                 times=times)
+        placed = serving.fold_in(self.model, cols, values, times=times)
         return self._in_ids(None, lists.top_n(self.model, None, placed, n, ranking=ranking),
                             ranking)
 
@@ -279,6 +296,10 @@ class Recommender:
         at least ``min_ratings`` training ratings) it rates most above and below the
         baseline, in item ids."""
         counts = np.bincount(self._fitted().rated_indices, minlength=len(self.item_ids))
+        if isinstance(min_ratings, bool) or not isinstance(min_ratings, (int, float, np.integer,
+                                                                          np.floating)) \
+                or not min_ratings >= 0:  # NaN too: it would leave every list empty
+            raise ValueError(f"min_ratings must be a number >= 0, got {min_ratings!r}")
         found = serving.groups(self.model, n, candidates=counts >= min_ratings)
         return [TasteGroup(g.weight, self.item_ids[g.above], g.above_by,
                            self.item_ids[g.below], g.below_by) for g in found]
@@ -335,6 +356,8 @@ def _as_ids(values, name):
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of ids, got shape {array.shape}")
+    if array.size == 0:  # [] is float to numpy: no id asked for, an empty answer
+        return array.astype(np.int64)
     if array.dtype.kind not in "iuOU":
         raise ValueError(f"{name} must hold integer or string ids, got dtype {array.dtype}")
     return array

@@ -320,7 +320,13 @@ def fold_in(model, items, ratings, *, times=None, epochs=10):
 
 def _check_new_ratings(model, items, ratings, times):
     """A new user's known items (unknown ones left out), ratings and times."""
-    items, ratings = np.asarray(items), np.asarray(ratings, dtype=float)
+    try:
+        ratings = np.asarray(ratings, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"ratings must be numbers, got {display_of(ratings)}") from None
+    items = np.asarray(items)
+    if items.size == 0 and items.ndim == 1:  # [] is float to numpy: no item, no rating
+        items = items.astype(np.int64)
     if items.ndim != 1 or items.dtype.kind not in "iu" or items.shape != ratings.shape:
         raise ValueError(f"items must be a 1-D array of item indices and ratings one rating "
                          f"each, got {items.dtype} {items.shape} and {ratings.shape}")
@@ -334,6 +340,12 @@ def _check_new_ratings(model, items, ratings, times):
     if len(np.unique(items[known])) != known.sum():
         raise ValueError("items must name each item once")
     return items[known], ratings[known], None if times is None else times[known]
+
+
+def display_of(value, limit=60):
+    """A value's repr for a message, cut to a line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _day_groups(times):

@@ -297,6 +297,9 @@ def sniff(path, *, kind="ratings", columns=None, is_data=None):
 def parse_columns(columns, kind):
     """Roles given as ``"user,item,rating"`` (or a sequence): each known, the required
     ones present, none twice (but "-")."""
+    if not isinstance(columns, (str, list, tuple)):
+        raise ValueError(f"columns must be a str such as 'user,item,rating' or a sequence of "
+                         f"roles, got {type(columns).__name__}")
     names = columns.split(",") if isinstance(columns, str) else list(columns)
     names = [str(name).strip(" \t").lower() for name in names]
     required, optional = KINDS[kind]

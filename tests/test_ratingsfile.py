@@ -716,3 +716,17 @@ def test_regression_sniffing_steps_over_blank_runs_at_once(tmp_path):
     with pytest.raises(ValueError, match="decompresses to more than 1000 times its size"):
         textfiles.sniff(bomb)
     assert time.process_time() - began < 2
+
+
+def test_regression_bad_arguments_of_the_readers_are_value_errors_naming_them(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("1,1,5\n1,2,4\n2,1,3\n")
+    for call, match in [
+            (lambda: mixrec.load_ratings(path, columns=3), "columns must be a str"),
+            (lambda: mixrec.load_ratings(path, progress=3), "progress must be a callable"),
+            (lambda: mixrec.load_pairs(path, known=(1,)), r"known must be \(user_ids, item_"),
+            (lambda: mixrec.load_test_ratings(path, None, None), "user_ids must be one-dim"),
+            (lambda: mixrec.from_triples([1], [1], [1.0], duplicates=["mean"]),
+             "duplicates must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            call()

@@ -201,3 +201,34 @@ def test_regression_timezone_aware_datetimes_are_taken_in_utc():
     same = mixrec.Recommender(**FAST).fit(frame.assign(time=utc))
     for name in ("days", "day_users", "day_bias", "user_bias"):
         np.testing.assert_array_equal(getattr(rec.model, name), getattr(same.model, name))
+
+
+# ---------------------------------------------------------------------------------------
+# Every bad argument a ValueError naming it; an empty request an empty answer (D18, D19)
+
+def test_regression_bad_arguments_of_the_recommender_are_value_errors_naming_them(fitted):
+    rec, path, _ = fitted
+    for call, match in [
+            (lambda: rec.recommend_new({101: {}}), "ratings must be numbers"),
+            (lambda: rec.recommend_new({101: "abc"}), "ratings must be numbers"),
+            (lambda: rec.recommend_new(None), r"ratings must be \{item id: rating\} or"),
+            (lambda: rec.recommend_new([1, 2, 3]), r"ratings must be \{item id: rating\}"),
+            (lambda: mixrec.Recommender().recommend_new({1: 5.0}), "is not fitted"),
+            (lambda: rec.groups(min_ratings="5"), "min_ratings must be a number >= 0"),
+            (lambda: rec.groups(min_ratings=float("nan")), "min_ratings must be a number"),
+            (lambda: rec.recommend("u001", ranking=["rating"]), "ranking must be one of"),
+            (lambda: mixrec.Recommender(**FAST).fit(path, callback=3),
+             "callback must be a callable or None, got int"),
+            (lambda: mixrec.Recommender(**FAST).fit(path, client="tcp://x:8786"),
+             "client must be a dask.distributed.Client"),
+            (lambda: rec.save(None), "must be a str or path-like, got NoneType"),
+            (lambda: mixrec.Recommender.load(None), "must be a str or path-like")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_regression_an_empty_request_gets_an_empty_answer(fitted):
+    rec, _, _ = fitted
+    found = rec.predict([], [])
+    assert found.prediction.shape == (0,) and found.known.shape == (0,)
+    assert len(rec.recommend_new({}, n=3).items) == 3  # a new user with no rating yet

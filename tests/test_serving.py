@@ -265,3 +265,17 @@ def test_regression_absurd_epochs_are_refused_not_run_for_ever():
         mixrec.fold_in(MODEL, [0], [5.0], epochs=10 ** 12)
     with pytest.raises(ValueError, match=r"bias_epochs must be an integer in 0\.\.10000"):
         mixrec.fit(random_ratings(20, 6, seed=1), bias_epochs=10 ** 12, **FAST)
+
+
+def test_regression_bad_arguments_of_the_index_level_functions_are_value_errors():
+    hand_made = mixrec.fold_in(MODEL, [0], [5.0])._replace(rated=np.array([10 ** 6]))
+    for call, match in [
+            (lambda: mixrec.fold_in(MODEL, [0], [{}]), "ratings must be numbers"),
+            (lambda: mixrec.top_n(MODEL, None, True, 3), "user must be an integer"),
+            (lambda: mixrec.top_n(MODEL, None, hand_made, 3), "user.rated must hold item"),
+            (lambda: mixrec.top_n_all(MODEL, None, 3, users=5), "users must be a 1-D"),
+            (lambda: mixrec.top_n(MODEL, None, 0, 3, ranking=np.array("rating")),
+             "ranking must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert len(mixrec.fold_in(MODEL, [], []).rated) == 0  # no rating yet: a valid new user
