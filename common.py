@@ -186,10 +186,10 @@ def _unmasked(X):
     rated = ~np.ma.getmaskarray(X)
     zero = np.argwhere(rated & (filled == 0))
     if len(zero):
-        raise ValueError(f"X is a masked array with an unmasked 0 at {tuple(zero[0])}: in a "
-                         "dense X, 0 means missing, so that rating would be lost; pass the "
-                         "ratings as a sparse array (data.as_ratings_matrix keeps every "
-                         "unmasked entry)")
+        raise ValueError(f"X is a masked array with an unmasked 0 at "
+                         f"{tuple(int(i) for i in zero[0])}: in a dense X, 0 means missing, "
+                         "so that rating would be lost; pass the ratings as a sparse array "
+                         "(mixrec.as_ratings_matrix keeps every unmasked entry)")
     return np.where(rated, filled, 0)
 
 

@@ -41,7 +41,10 @@ def baseline_rmse(X_train, model, held_out, *, times=None):
 
 def within_std(values, pred, std, widths=(1, 2)):
     """The fraction of ratings within each width of predicted standard deviations."""
-    error = np.abs(np.asarray(values) - pred)
+    error = np.abs(np.asarray(values, dtype=float) - pred)
+    if not (np.isfinite(error).all() and np.isfinite(std).all()):
+        raise ValueError("values, pred and std must be finite numbers (a NaN is never within "
+                         "any width: it would count as a miss, silently)")
     return [float(np.mean(error <= k * std)) for k in widths]
 
 

@@ -153,7 +153,7 @@ def open_text(path, what):
                              "they are)")
         limit = MAX_RATIO * size + MAX_LINE
         if kind == "zip":
-            with _zip_member(path, raw) as member:
+            with _zip_member(path, raw, what) as member:
                 yield Stream(path, member, raw, size, limit)
             return
         opener = {"gzip": lambda f: gzip.GzipFile(fileobj=f), "bzip2": bz2.BZ2File,
@@ -163,7 +163,7 @@ def open_text(path, what):
 
 
 @contextlib.contextmanager
-def _zip_member(path, raw):
+def _zip_member(path, raw, what="ratings"):
     """The one file of a zip archive, checked before it is read: one file, a small
     directory, no encryption, a known compression, a declared ratio within MAX_RATIO."""
     members, directory = zip_directory(path)
@@ -173,6 +173,9 @@ def _zip_member(path, raw):
     try:
         with zipfile.ZipFile(raw) as archive:
             files = [info for info in archive.infolist() if not info.is_dir()]
+            if {"format.npy", "header.npy"} <= {info.filename for info in files}:
+                raise ValueError(f"{path} is a model file (written by fit or save), not a "
+                                 f"{what} file")
             if len(files) != 1:
                 raise ValueError(f"{path} is a zip archive of {len(files)} files; it must "
                                  "hold exactly one")
@@ -227,6 +230,7 @@ _SIGNATURES = [  # longest first: a UTF-32 little-endian mark starts like UTF-16
     (b"\x00\x00\xfe\xff", "is UTF-32 text; save it as UTF-8"),
     (b"\xff\xfe", "is UTF-16 text; save it as UTF-8"),
     (b"\xfe\xff", "is UTF-16 text; save it as UTF-8"),
+    (b"PK\x05\x06", "is an empty zip archive"),  # its end record, and nothing before it
 ]
 _BOM = b"\xef\xbb\xbf"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ./()-]{0,63}")

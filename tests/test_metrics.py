@@ -79,3 +79,9 @@ def test_regression_compare_lists_with_a_huge_n_scores_lists_of_every_item():
                                                          np.array([0, 0]), np.array([1, 7]), 5)
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         metrics.compare_lists(model, X_train, hidden, n=0)
+
+
+def test_regression_within_std_refuses_nan_instead_of_counting_a_miss():
+    with pytest.raises(ValueError, match="values, pred and std must be finite numbers"):
+        metrics.within_std([np.nan, 3.0], np.array([3.0, 3.0]), np.array([1.0, 1.0]))
+    assert metrics.within_std([4.5, 3.0], np.array([3.0, 3.0]), np.ones(2)) == [0.5, 1.0]

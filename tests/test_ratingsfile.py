@@ -730,3 +730,19 @@ def test_regression_bad_arguments_of_the_readers_are_value_errors_naming_them(tm
              "duplicates must be one of")]:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+def test_regression_an_empty_zip_or_a_model_file_is_named_for_what_it_is(tmp_path):
+    import zipfile
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w"):
+        pass
+    with pytest.raises(ValueError, match="empty.zip is an empty zip archive"):
+        mixrec.load_ratings(empty)
+    model = tmp_path / "m.npz"
+    mixrec.save(mixrec.fit(random_ratings(20, 6, seed=3), n_seeds=1, item_stages=1,
+                           user_stages=1, max_iter=1, blend_holdout=0), model)
+    for call, what in ((mixrec.load_ratings, "ratings"), (mixrec.load_pairs, "pairs")):
+        with pytest.raises(ValueError, match=r"m.npz is a model file \(written by fit or "
+                                             rf"save\), not a {what} file"):
+            call(model)
