@@ -60,8 +60,8 @@ def split_command(args):
         outputs.check_not_an_input(path, name, {"ratings": args.ratings})
     if os.path.abspath(paths[0]) == os.path.abspath(paths[1]):
         raise ValueError("--out-train and --out-test must be two files")
-    header, lines, users, items = data_lines(args.ratings, columns=args.columns)
-    pairs = _pair_groups(users, items, args)
+    header, lines, users, items, numbers = data_lines(args.ratings, columns=args.columns)
+    pairs = _pair_groups(users, items, numbers, args)
     to_test = split_lines(users, args.test_fraction, args.seed, groups=pairs)
     with outputs.atomic_writes(paths) as (train, test):  # both, or neither
         for f, chosen in ((train, ~to_test), (test, to_test)):
@@ -76,9 +76,10 @@ def split_command(args):
     return 0
 
 
-def _pair_groups(users, items, args):
+def _pair_groups(users, items, numbers, args):
     """Each line's (user, item) pair as a number, so that a pair rated twice is split as
-    one; ValueError naming the lines with --duplicates refuse."""
+    one; ValueError naming the lines (their numbers in the file, as fit says them) with
+    --duplicates refuse."""
     keys = np.unique(np.array([f"{u}\x00{i}" for u, i in zip(users, items)], dtype=object),
                      return_inverse=True)[1]
     if len(np.unique(keys)) == len(keys):
@@ -87,8 +88,9 @@ def _pair_groups(users, items, args):
         first = {}
         for line, key in enumerate(keys.tolist()):
             if key in first:
-                raise ValueError(f"{args.ratings}: the pair of data line {first[key] + 1} is "
-                                 f"rated again on data line {line + 1} (--duplicates refuse)")
+                raise ValueError(f"{args.ratings}, line {numbers[line]}: the pair rated on "
+                                 f"line {numbers[first[key]]} is rated again (--duplicates "
+                                 "refuse; latest, mean or first would keep them together)")
             first[key] = line
     return keys
 

@@ -227,18 +227,21 @@ def data_lines(path, *, columns=None):
     header : str
     lines : list of str
     users, items : list of str
+    numbers : list of int
+        Each line's number in the file (for messages: blank and comment lines count).
     """
     layout = sniff(path, kind="ratings", columns=columns)
     u, i = layout.columns.index("user"), layout.columns.index("item")
-    lines, users, items = [], [], []
+    lines, users, items, numbers = [], [], [], []
     for number, line, fields in each_data_line(path, layout, layout.header_line):
         check_rating_fields(fields, line, path, number, layout)
         lines.append(line)
         users.append(fields[u])
         items.append(fields[i])
+        numbers.append(number)
     if not lines:
         raise ValueError(f"{path} holds no ratings")
-    return layout.header, lines, users, items
+    return layout.header, lines, users, items, numbers
 
 
 def load_test_ratings(path, user_ids, item_ids, *, timestamps=False, columns=None):

@@ -550,3 +550,17 @@ def test_regression_fit_columns_contradicting_the_test_files_header_are_refused(
     err = capsys.readouterr().err
     assert "te.csv, line 1: the header names column 1 'userId'" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t.npz").exists()
+
+
+def test_regression_split_names_a_repeated_pair_by_the_file_s_line_numbers_as_fit_does(
+        tmp_path, capsys):
+    ratings = tmp_path / "dref.csv"
+    ratings.write_text("# c\nuserId,movieId,rating\n1,7,3\n2,8,4\n\n1,7,5\n")
+    assert cli.main(["split", str(ratings), "--duplicates", "refuse", "--out-train",
+                     str(tmp_path / "a.csv"), "--out-test", str(tmp_path / "b.csv")]) == 2
+    assert "dref.csv, line 6: the pair rated on line 3 is rated again" in \
+        capsys.readouterr().err  # was "data line 1 ... data line 3"
+    assert cli.main(["fit", str(ratings), "--duplicates", "refuse", "--out",
+                     str(tmp_path / "m.npz"), "-q"]) == 2
+    assert "dref.csv, line 6: the pair rated on line 3 is rated again" in \
+        capsys.readouterr().err
