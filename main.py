@@ -54,7 +54,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
 
     def work():
-        if argv and argv[0] in COMMANDS:
+        if argv and (argv[0] in COMMANDS or argv == ["--version"]):  # the package's own
             return hand_over(argv, replace=replace)
         if argv and not argv[0].startswith("-"):
             raise UsageError(f"main.py: unknown command {argv[0]!r}; the commands are "

@@ -564,3 +564,8 @@ def test_regression_split_names_a_repeated_pair_by_the_file_s_line_numbers_as_fi
                      str(tmp_path / "m.npz"), "-q"]) == 2
     assert "dref.csv, line 6: the pair rated on line 3 is rated again" in \
         capsys.readouterr().err
+
+
+def test_regression_main_py_says_the_version_as_the_package_does(capfd):
+    assert main.main(["--version"]) == 0  # was "unrecognized arguments: --version"
+    assert capfd.readouterr().out.strip() == f"main.py (mixrec) {mixrec.__version__}"
