@@ -25,6 +25,8 @@ from mixrec.options import check_hyper_parameters, resolved
 # that the choice does not move with the EM starts' seed.
 HOLDOUT_SEED = 1
 DAYS_HOLDOUT = 0.1
+# Fewer held-out ratings than this cannot tell whether day biases predict better.
+MIN_DAYS_RATINGS = 100
 # Fewer held-out ratings than this cannot weigh the parts (up to 3 weights per part): the
 # stages are then summed, with no neighbour stage, as with blend_holdout = 0.
 MIN_BLEND_RATINGS = 1000
@@ -83,6 +85,8 @@ def use_day_biases(X, times, options):
         return has_times and bool(options["day_biases"])
     inner, hidden, inner_times, hidden_times = splits.holdout(
         X, DAYS_HOLDOUT, seed=HOLDOUT_SEED, times=times)
+    if len(hidden.values) < MIN_DAYS_RATINGS:  # too few to tell: the simpler baseline
+        return False
     rows, cols = stages.entries(inner)
     errors = []
     for day_times in (inner_times, None):

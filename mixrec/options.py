@@ -16,6 +16,7 @@ The rules were chosen by validation inside the training files of four datasets a
 a test file.
 """
 from common import check_integer, check_number, is_real
+from mixrec.baseline import MAX_REG
 from mixrec.model import KNN_SETTINGS, RELATIVE_VARIANCE_RANGE
 
 DEFAULTS = {
@@ -122,11 +123,15 @@ def _check_options(options, spell=str):
     for name in INTEGERS:
         if options[name] is not None or DEFAULTS[name] is not None:
             options[name] = check_integer(spell(name), options[name], lows.get(name, 0))
-    for name in ("pattern_weight", "mean_prior", "tol", "day_reg", "neighbour_shrink"):
+    for name in ("pattern_weight", "mean_prior", "tol", "neighbour_shrink"):
         options[name] = check_number(spell(name), options[name], positive=False)
-    for name in ("user_reg", "item_reg"):  # None: learned (baseline.py)
-        if options[name] is not None:
+    for name in ("user_reg", "item_reg", "day_reg"):  # None: learned (baseline.py)
+        if options[name] is not None or name == "day_reg":
             options[name] = check_number(spell(name), options[name], positive=False)
+            if options[name] > MAX_REG:  # what a model holds, and a learned one's bound
+                raise ValueError(f"{spell(name)} must be at most {MAX_REG:g} (a pseudo-count; "
+                                 f"larger holds every bias at 0 all the same), got "
+                                 f"{options[name]!r}")
     for name in ("variance_floor", "pattern_smoothing", "neighbour_temperature"):
         options[name] = check_number(spell(name), options[name], positive=True)
     for name, key in (("neighbour_null", "null"), ("neighbour_temperature", "temperature"),

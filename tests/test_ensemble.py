@@ -353,6 +353,16 @@ def test_day_biases_are_kept_only_where_they_predict_held_out_ratings(day_effect
         ensemble.use_day_biases(X, None, options.check_hyper_parameters({"day_biases": True}))
 
 
+def test_too_few_ratings_to_choose_day_biases_keep_the_simpler_baseline():
+    X, times = dated_ratings(1.0)
+    few = sparse.csr_array(X[:30, :8])  # about 70 ratings: 7 held out, fewer than 100
+    assert few.nnz < 10 * ensemble.MIN_DAYS_RATINGS
+    chosen = ensemble.use_day_biases(few, times[:few.nnz], options.check_hyper_parameters({}))
+    assert chosen is False
+    model = mixrec.fit(sparse.csr_array(([4.0], ([0], [0])), shape=(1, 1)), times=[1e9])
+    assert len(model.days) == 0 and np.isfinite(float(model.mean))  # one rating: no warning
+
+
 @pytest.mark.parametrize("hyper, match", [
     ({"blend_holdout": 0.9}, r"blend_holdout must be a number in \[0, 0.5\]"),
     ({"neighbour_null": float("nan")}, r"neighbour_null must be a number in \[-100, 100\]"),
@@ -360,6 +370,8 @@ def test_day_biases_are_kept_only_where_they_predict_held_out_ratings(day_effect
     ({"neighbour_temperature": 0.001}, r"neighbour_temperature must be a number in \[0.01,"),
     ({"neighbours": -1}, "neighbours must be an integer >= 0"),
     ({"day_biases": "yes"}, "day_biases must be True, False or None"),
+    ({"user_reg": 1e200}, "user_reg must be at most 1e[+]12"),  # was refused after the fit
+    ({"day_reg": 1e13}, "day_reg must be at most 1e[+]12"),
 ])
 def test_bad_hyper_parameters_are_named(hyper, match):
     with pytest.raises(ValueError, match=match):
