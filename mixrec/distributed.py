@@ -388,6 +388,12 @@ class ReplicatedState:
             offset += len(chunk)
         return runs, empty
 
+    def fit_stage(self, side, first_seed, options, report):
+        return stages.fit_stage(self, side, first_seed, options, report)
+
+    def assemble(self, stages_done, taste, options):
+        return stages.assemble(self, stages_done, taste, options)
+
     def fold_ridge(self, users, items):
         (sent,) = self.client.scatter([(users, items)], hash=False)  # not in the task graph
         return _result(self.client.submit(_ridge, self.replicas[0], sent, pure=False))

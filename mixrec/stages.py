@@ -81,8 +81,14 @@ def fit_stages(X, times, options, seed=0, callback=None):
 
 
 def fit_state(state, options, seed, callback):
-    """The stages of a fit on its ``FitState`` (or a state that answers the same calls, as
-    ``distributed.py``'s), with checked options; the Model."""
+    """The stages of a fit on its state, with checked options; the Model.
+
+    The state is a ``FitState`` or anything that answers the same calls (the partitioned
+    fit's, ``partitioned.py``): ``scale``; ``taste_groups(options, seed, report) ->
+    GaussianMixture``; ``fit_stage(side, first_seed, options, report) -> Stage``;
+    ``subtract(users, items)``, which takes a stage's predictions off the residuals; and
+    ``assemble(stages, taste, options) -> Model``.
+    """
     check_sizes(options, state.shape)
     if options["min_variance"] is not None:
         floor = options["min_variance"] / state.scale ** 2
@@ -98,11 +104,12 @@ def fit_state(state, options, seed, callback):
                                _reporter(callback, 0, len(plan), USERS_AS_ROWS, 1))
     stages = []
     for number, side in enumerate(plan, 1):
-        stage = _fit_stage(state, side, first_seed, options,
-                           _reporter(callback, number, len(plan), side, options["n_seeds"]))
+        stage = state.fit_stage(side, first_seed, options,
+                                _reporter(callback, number, len(plan), side,
+                                          options["n_seeds"]))
         state.subtract(stage.users, stage.items)  # the next stage fits what this one leaves
         stages.append(stage)
-    return _assemble(state, stages, taste, options)
+    return state.assemble(stages, taste, options)
 
 
 def root_mean_square(residual):
@@ -146,7 +153,7 @@ class FitState:
         every user, or of every k-th when there are more than TASTE_USERS."""
         n, d = self.shape
         residual, rows, cols = self.residual, self.rows, self.cols
-        step = -(-n // TASTE_USERS)
+        step = taste_step(n)
         if step > 1:
             chosen = rows % step == 0
             residual, rows, cols = residual[chosen], rows[chosen] // step, cols[chosen]
@@ -161,9 +168,17 @@ class FitState:
         return (_fit_runs(ratings, options, K, seeds, pattern_weight, report),
                 ratings.n_rated == 0)
 
+    def fit_stage(self, side, first_seed, options, report):
+        """One stage on what the previous ones left (``fit_stage``)."""
+        return fit_stage(self, side, first_seed, options, report)
+
     def fold_ridge(self, users, items):
         """``fold_ridge`` of a stage's factors, on the residuals it was fitted to."""
         return fold_ridge(users, items, self.residual, self.rows, self.cols)
+
+    def assemble(self, stages, taste, options):
+        """The Model (``assemble``)."""
+        return assemble(self, stages, taste, options)
 
     def subtract(self, users, items):
         """Take a stage's predictions, as the model will serve them, off the residuals."""
@@ -176,7 +191,12 @@ class FitState:
 TASTE_USERS = 20_000
 
 
-class _Stage(NamedTuple):
+def taste_step(n):
+    """The taste groups are fitted on every k-th of n users, k = taste_step(n) (1: all)."""
+    return -(-n // TASTE_USERS)
+
+
+class Stage(NamedTuple):
     """One fitted stage: its factors (standardised units) and what the model keeps of it."""
 
     side: int
@@ -187,8 +207,9 @@ class _Stage(NamedTuple):
     ridge: float  # fold-in ridge for a stage with items as rows, else 0
 
 
-def _fit_stage(state, side, first_seed, options, report):
-    """Mixtures on one side of the residuals, n_seeds of them averaged, as a _Stage."""
+def fit_stage(state, side, first_seed, options, report):
+    """Mixtures on one side of the residuals, n_seeds of them averaged, as a Stage (on a
+    state that answers ``runs`` and ``fold_ridge``, as ``FitState`` does)."""
     items_side = side == ITEMS_AS_ROWS
     K = options["item_components" if items_side else "user_components"]
     runs, empty = state.runs(side, K, range(first_seed, first_seed + options["n_seeds"]),
@@ -198,9 +219,9 @@ def _fit_stage(state, side, first_seed, options, report):
     col_factor = np.vstack([run.mixture.mu for run in runs]).T
     if items_side:  # rows are items: the means live in user space
         users, items = compress(col_factor, row_factor, options["stage_rank"])
-        return _Stage(side, users, items, np.zeros(0), np.zeros(0),
+        return Stage(side, users, items, np.zeros(0), np.zeros(0),
                       state.fold_ridge(users, items))
-    return _Stage(side, row_factor, col_factor,
+    return Stage(side, row_factor, col_factor,
                   np.concatenate([run.mixture.var for run in runs]),
                   np.concatenate([run.mixture.p for run in runs]), 0.0)
 
@@ -212,20 +233,56 @@ def _fit_runs(ratings, options, K, seeds, pattern_weight, report):
     from a blend of many rows, none empty as a raw row of a sparse matrix nearly is.
     """
     seeds = list(seeds)
-    post_t = np.vstack([np.random.RandomState(seed).dirichlet(np.ones(K), size=ratings.n).T
-                        for seed in seeds])
-    blank = GaussianMixture(np.zeros((len(post_t), ratings.d)), np.ones(len(post_t)),
-                            np.full(len(post_t), 1 / K))
+    post_t = dirichlet_starts(seeds, K, 0, ratings.n)
+    blank = blank_mixture(len(post_t), ratings.d, K)
     start = mixtures.mixture_from_moments(em.moments(ratings, post_t), blank,
                                     options["variance_floor"], options["mean_prior"])
-    starts = [GaussianMixture(*(a[i * K:(i + 1) * K] for a in start)) for i in range(len(seeds))]
+    starts = split_stack(start, K)
     with warnings.catch_warnings():
         # max_iter bounds the time; a run stopped there is still a good run
         warnings.simplefilter("ignore", RuntimeWarning)
-        return mixtures.run_many(ratings, starts, tol=options["tol"], max_iter=options["max_iter"],
-                           min_variance=options["variance_floor"],
-                           mean_prior=options["mean_prior"], pattern_weight=pattern_weight,
-                           pattern_smoothing=options["pattern_smoothing"], callback=report)
+        return mixtures.run_many(ratings, starts, callback=report,
+                                 **run_options(options, pattern_weight))
+
+
+def dirichlet_starts(seeds, K, first, last):
+    """The random soft memberships EM starts from: rows ``first:last`` of each seed's
+    ``RandomState(seed).dirichlet(np.ones(K), size=n)``, stacked, transposed: (len(seeds) *
+    K, last - first).
+
+    A block of rows draws only its own: each row costs K of the generator's doubles (a
+    Dirichlet of ones is K exponentials, one double each), so skipping ``first * K`` of
+    them gives exactly the rows a draw of all of them would (tested).
+    """
+    parts = []
+    for seed in seeds:
+        generator = np.random.RandomState(seed)
+        for done in range(0, first * K, SKIP_CHUNK):  # in chunks: bounded memory
+            generator.random_sample(min(SKIP_CHUNK, first * K - done))
+        parts.append(generator.dirichlet(np.ones(K), size=last - first).T)
+    return np.vstack(parts)
+
+
+SKIP_CHUNK = 1 << 22
+
+
+def blank_mixture(n_components, d, K):
+    """The mixture the starts' M-step is given: zero means, unit variances, weights 1/K."""
+    return GaussianMixture(np.zeros((n_components, d)), np.ones(n_components),
+                           np.full(n_components, 1 / K))
+
+
+def split_stack(stack, K):
+    """The mixtures of K components stacked in ``stack``, in order."""
+    return [GaussianMixture(*(a[i * K:(i + 1) * K] for a in stack))
+            for i in range(len(stack.var) // K)]
+
+
+def run_options(options, pattern_weight):
+    """``mixtures.run_many``'s options of a stage, from the fit's options."""
+    return {"tol": options["tol"], "max_iter": options["max_iter"],
+            "min_variance": options["variance_floor"], "mean_prior": options["mean_prior"],
+            "pattern_weight": pattern_weight, "pattern_smoothing": options["pattern_smoothing"]}
 
 
 def _reporter(callback, stage, n_stages, side, n_runs):
@@ -277,19 +334,30 @@ def compress(users, items, rank):
     """
     if users.shape[1] <= rank:
         return users, items
-    to_q_users, r_users = _orthonormal_basis(users)
-    to_q_items, r_items = _orthonormal_basis(items)
+    to_users, to_items = compression(users.T @ users, items.T @ items, rank)
+    return users @ to_users, items @ to_items
+
+
+def compression(users_gram, items_gram, rank):
+    """``compress`` from the factors' Gram matrices alone: ``(T_users, T_items)``, each (c,
+    k), such that ``compress(users, items, rank) == (users @ T_users, items @ T_items)``.
+
+    A partitioned fit sums each Gram matrix over blocks of rows (a (c, c) array each) and
+    maps the two products over them: the factors themselves never meet in one place.
+    """
+    to_q_users, r_users = _orthonormal_basis(users_gram)
+    to_q_items, r_items = _orthonormal_basis(items_gram)
     left, singular, right_t = np.linalg.svd(r_users @ r_items.T)
     k = min(rank, len(singular))
     root = np.sqrt(singular[:k])
-    return (users @ (to_q_users @ (left[:, :k] * root)),
-            items @ (to_q_items @ (right_t[:k].T * root)))
+    return to_q_users @ (left[:, :k] * root), to_q_items @ (right_t[:k].T * root)
 
 
-def _orthonormal_basis(factor):
+def _orthonormal_basis(gram):
     """``(T, R)`` with ``factor @ T`` orthonormal and ``factor = (factor @ T) @ R``, from the
-    eigendecomposition of ``factor.T @ factor``; T is (c, q) and R (q, c), q the rank."""
-    eigenvalues, vectors = np.linalg.eigh(factor.T @ factor)
+    eigendecomposition of the factor's Gram matrix ``factor.T @ factor``; T is (c, q) and R
+    (q, c), q the rank."""
+    eigenvalues, vectors = np.linalg.eigh(gram)
     kept = eigenvalues > eigenvalues.max() * 1e-12
     root = np.sqrt(eigenvalues[kept])
     return vectors[:, kept] / root, (vectors[:, kept] * root).T
@@ -314,17 +382,36 @@ def fold_ridge(users, items, residual, rows, cols):
     """
     counts = np.bincount(rows, minlength=len(users))
     order = np.argsort(rows, kind="stable")
-    sample = np.flatnonzero((counts >= 3) & (counts <= 100))
-    sample = sample[np.cumsum(counts[sample]) <= RIDGE_ENTRIES]
+    sample = ridge_sample(counts)
     if len(sample) == 0:
         return 1.0
     starts = np.concatenate([[0], np.cumsum(counts)])
     entries = np.concatenate([order[starts[u]:starts[u + 1]] for u in sample])
+    gram, moment = ridge_terms(items, residual, cols, entries, counts[sample])
+    return best_ridge(gram, moment, users[sample], items)
+
+
+def ridge_sample(counts):
+    """The users ``fold_ridge`` chooses its ridge on, from every user's number of ratings:
+    the first with 3 to 100 ratings, up to RIDGE_ENTRIES ratings in all (sorted)."""
+    sample = np.flatnonzero((counts >= 3) & (counts <= 100))
+    return sample[np.cumsum(counts[sample]) <= RIDGE_ENTRIES]
+
+
+def ridge_terms(items, residual, cols, entries, sizes):
+    """Each sampled user's ridge-regression terms, ``gram`` (u, k, k) and ``moment`` (u,
+    k), from ``entries``, the positions of their ratings, user after user (``sizes`` (u,)
+    of them each, every size >= 1)."""
     basis = items[cols[entries]]  # (m, k)
-    group_starts = np.concatenate([[0], np.cumsum(counts[sample])[:-1]])
+    group_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     gram = np.add.reduceat(basis[:, :, None] * basis[:, None, :], group_starts)  # (u, k, k)
     moment = np.add.reduceat(basis * residual[entries, None], group_starts)  # (u, k)
-    target = users[sample]
+    return gram, moment
+
+
+def best_ridge(gram, moment, target, items):
+    """The ridge of RIDGE_GRID whose placements of the sampled users (``ridge_terms``) land
+    nearest ``target`` (u, k), their factors in the fit, measured over every item."""
     all_items_gram = items.T @ items
     k = items.shape[1]
     best, best_error = 1.0, np.inf
@@ -337,8 +424,15 @@ def fold_ridge(users, items, residual, rows, cols):
     return best
 
 
-def _assemble(state, stages, taste, options):
-    """The Model: factors in the ratings' units (float32), the user stages' mixtures."""
+def assemble(state, stages, taste, options, last_support=None):
+    """The Model: factors in the ratings' units (float32), the user stages' mixtures.
+
+    ``last_support`` (d, s_last) is derived here from the rating pattern
+    (``model.with_support``) unless given: a partitioned fit sums it over its blocks, and
+    checks the pattern block by block where it lives; the rest of the model is checked
+    here all the same, beside an empty stand-in for the pattern, so that the pattern (which
+    may be a file mapped into memory) is neither read whole nor copied.
+    """
     (n, d), scale, fitted = state.shape, state.scale, state.baseline
     widths = [stage.users.shape[1] for stage in stages]
     user_stages = [stage for stage in stages if stage.side == USERS_AS_ROWS]
@@ -363,7 +457,12 @@ def _assemble(state, stages, taste, options):
         group_p=taste.p, group_mu=taste.mu * scale,
         rated_indptr=state.rated_indptr, rated_indices=state.rated_indices,
         **without_blend(n, d))
-    return check_model(model_with_support(model))
+    if last_support is None:
+        return check_model(model_with_support(model))
+    model = model._replace(last_support=last_support)
+    check_model(model._replace(rated_indptr=np.zeros(n + 1, dtype=np.int64),
+                               rated_indices=np.zeros(0, dtype=np.int32)))
+    return model
 
 
 # ---------------------------------------------------------------------------------------
