@@ -1,39 +1,48 @@
 """The EM and the recommender on a Dask cluster (``dask.distributed``): ratings on the workers.
 
-Dask is optional: this room is imported only when a cluster is asked for (a client given
-to ``mixrec.fit``, or a ``DistributedRatings`` built), and nothing else imports dask.
+Dask is optional: this module is imported only when a cluster is asked for (a client given
+to ``mixrec.fit``, or ratings put on a cluster), and no other module of the project imports
+dask. The work itself is ``partitioned.py``'s (the fit on blocks of users) and
+``blocks.py``'s (what a worker computes on one block); this module connects, puts ratings
+on the workers and hands them over.
 
-- ``scatter_ratings(client, X)`` cuts an in-memory matrix into blocks of users, sends each
-  once to a worker (and a copy to a second one, when there is one, so that a lost worker
-  loses no rating); ``from_frame(client, frame)`` builds the blocks on the workers from a
-  Dask DataFrame of (user, item, rating) columns, numbering the ids across the cluster by
-  ``load_ratings``' rules: the client sees the ids, never the ratings.
-- ``run_many`` / ``run``: every EM iteration is one map of the E-step over the blocks and a
-  tree-sum of their moments (``mixtures.run_loop``, the very loop of the single-process
-  run): only the mixture goes out, only (K, 2d) moments and (K,) sums and the
-  log-likelihoods come back; the posteriors stay on the workers (``Posteriors``).
-  ``predict`` and ``fill_matrix`` work there too.
-- ``fit``: the recommender's fit, with the ratings sent once to every worker
-  (``ReplicatedState``) and each stage's EM runs (seeds) shared out among them; the stages'
-  factors go out and the runs' results come back, per stage, never per iteration.
-
-A worker that dies mid-fit is replaced by Dask, which recomputes what it held from the
-copies and lineage of the other workers; when that is impossible the fit raises a
-``ValueError`` that says so, never a hang or a wrong model.
+- ``connect(address)`` / ``local_cluster(n_workers)``: a client, errors as one-line
+  ValueErrors; ``close(client)``.
+- Ratings onto the cluster, in blocks of users, each block on one worker and a copy on
+  another (so that a lost worker loses no rating): ``scatter_ratings(client, X)`` sends an
+  in-memory matrix once; ``read_ratings(client, path)`` reads a CSV file, a glob of them or
+  a Parquet folder on the workers through ``dask.dataframe``, and ``from_frame(client,
+  frame)`` any Dask DataFrame: the blocks are built there by a shuffle by user, the ids
+  numbered by ``load_ratings``' rules; only the distinct ids reach the client.
+- ``fit(ratings, client=...)``: the recommender's fit on those blocks (``partitioned.py``),
+  the same model as ``mixrec.fit`` on the same ratings, with no process holding all of
+  them.
+- The course's EM on the blocks: ``run_many`` / ``run`` (every iteration one map of the
+  E-step over the blocks and a tree-sum of their moments, ``mixtures.run_loop``, the
+  single-process loop itself), ``predict``, ``fill_matrix``.
 """
+import os
+import warnings
+
 import numpy as np
 from scipy import sparse
 
 import common
 import em
 import products
-from mixrec import ids, mixtures, stages
-from mixrec.ratings import RepeatedPair, build, finite_column
-from mixrec.ensemble import use_day_biases
-from mixrec.options import check_hyper_parameters, resolved
+from mixrec import blocks, ids, mixtures, stages
+from mixrec.blocks import Piece
+from mixrec.blockem import (LOST_AFTER, TIMEOUT, Cluster, DistributedRatings, Posteriors,
+                            lost_or_own, row_loop, with_copies)
+from mixrec.partitioned import Retried
+from mixrec.partitioned import fit as fit_partitioned
+from mixrec.ratings import finite_column
+from mixrec.ratings import RepeatedPair, build
+from mixrec.options import check_hyper_parameters
 
-# The cluster's own errors that mean "a worker and what it held were lost".
-_LOST = ("KilledWorker", "FutureCancelledError", "CancelledError", "CommClosedError")
+__all__ = ["DistributedRatings", "Posteriors", "Retried", "close", "connect", "fill_matrix", "fit",
+           "from_frame", "local_cluster", "predict", "read_ratings", "run", "run_many",
+           "scatter_ratings"]
 
 
 def _dask():
@@ -44,124 +53,262 @@ def _dask():
     return distributed
 
 
-class DistributedRatings:
-    """A ratings matrix held on a cluster's workers, in blocks of users.
-
-    Attributes
-    ----------
-    client : dask.distributed.Client
-    blocks : list of Future
-        Each a ``summary.Summary`` of a block of rows (on a worker), centred on ``centre``.
-    bounds : ndarray of int, shape (n_blocks + 1,)
-        Block b holds rows ``bounds[b]:bounds[b + 1]``.
-    n, d : int
-    centre : float
-        The rating nearest the mean of all the ratings: every block's summary centres on it,
-        so that their moments add up.
-    user_ids, item_ids : ndarray or None
-        The ids, when built from a data frame (``from_frame``).
-    """
-
-    distributed = True  # what em looks for, without importing dask
-
-    def __init__(self, client, blocks, bounds, d, centre, stored_zeros, user_ids=None,
-                 item_ids=None):
-        self.client, self.blocks, self.bounds = client, blocks, np.asarray(bounds)
-        self.n, self.d, self.centre = int(self.bounds[-1]), int(d), float(centre)
-        self.stored_zeros = stored_zeros
-        self.user_ids, self.item_ids = user_ids, item_ids
+def connect(address, *, timeout=30):
+    """A client of the Dask scheduler at ``address`` (``tcp://host:8786``), or ValueError."""
+    distributed = _dask()
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise ValueError(f"cannot reach a Dask scheduler at {address} ({err})") from None
 
 
-def scatter_ratings(client, X, *, n_blocks=None, stored_zeros=False):
-    """Send a matrix to the cluster in blocks of users (each block once, plus one copy).
+def local_cluster(n_workers, *, threads_per_worker=None, memory_limit="auto"):
+    """A client of a new cluster of ``n_workers`` worker processes on this machine (for one
+    large machine); ``close(client)`` shuts both down. The workers share the cores."""
+    distributed = _dask()
+    n_workers = common.check_integer("n_workers", n_workers, 1)
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads,
+                                       processes=True, host="127.0.0.1",
+                                       dashboard_address=":0", memory_limit=memory_limit,
+                                       silence_logs=40)
+    return distributed.Client(cluster)
+
+
+def close(client):
+    """Close a client, and the local cluster it started (``local_cluster``), if any."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _cluster(client, timeout=TIMEOUT, lost_after=LOST_AFTER):
+    if client is None or not hasattr(client, "submit"):
+        raise ValueError("client must be a dask.distributed.Client")
+    return Cluster(client, _dask().wait, timeout, lost_after)
+
+
+def _n_blocks(cluster, n_blocks):
+    """One block per worker by default: a block's products use the machine's cores."""
+    return common.check_integer("n_blocks", n_blocks or max(1, len(cluster.workers())), 1)
+
+
+def _bounds(indptr, n_blocks):
+    """Blocks of users of about equal numbers of ratings, each made of whole parts of the
+    single machine's (``blocks.part_cuts``), so that the fit's sums over users can add up in
+    its order: ``bounds`` (n_blocks' + 1,), fewer blocks than asked where there are fewer
+    parts."""
+    n = len(indptr) - 1
+    cuts = blocks.part_cuts(n)
+    targets = np.linspace(0, indptr[-1], n_blocks + 1)[1:-1]
+    nearest = np.argmin(np.abs(indptr[cuts][None, :] - targets[:, None]), axis=1)
+    return np.unique(np.concatenate([[0], cuts[nearest], [n]]))
+
+
+# ---------------------------------------------------------------------------------------
+# Ratings onto the cluster
+
+def scatter_ratings(client, X, *, n_blocks=None, stored_zeros=False, times=None):
+    """Send a matrix to the cluster in blocks of users: each block once to a worker, and
+    from there to a second one (the copy).
 
     Parameters
     ----------
     client : dask.distributed.Client
     X : array_like or sparse array of shape (n, d)
-        Ratings, as ``em`` takes them (0 = missing; with ``stored_zeros`` a sparse X's
-        stored zeros are ratings).
+        Ratings. For the course's EM 0 is missing (with ``stored_zeros`` a sparse X's stored
+        zeros are ratings); the recommender's ``fit`` counts every stored entry of a sparse
+        X, as ``mixrec.fit`` does.
     n_blocks : int or None
-        Blocks of about equal numbers of ratings; two per worker by default.
+        Blocks of about equal numbers of ratings; one per worker by default.
+    times : array_like of shape (nnz,) or None
+        For the recommender: each rating's timestamp, in X's canonical CSR storage order.
 
     Returns
     -------
     DistributedRatings
     """
+    cluster = _cluster(client)
     X = common.check_ratings(X, stored_zeros=stored_zeros)
     if stored_zeros and not sparse.issparse(X):
         raise ValueError("stored_zeros=True needs a sparse X")
-    n_workers = max(1, len(client.scheduler_info()["workers"]))
-    n_blocks = common.check_integer("n_blocks", n_blocks or 2 * n_workers, 1)
+    if times is not None:
+        if not sparse.issparse(X):
+            raise ValueError("times need X as a sparse matrix, in whose storage order they are")
+        X = sparse.csr_array(X)
+        times = stages.check_times(times, X)
+    n_blocks = _n_blocks(cluster, n_blocks)
     if sparse.issparse(X):
-        bounds = np.unique(np.concatenate([[0], np.searchsorted(
-            X.indptr, np.linspace(0, X.nnz, n_blocks + 1)[1:-1]), [X.shape[0]]]))
+        X = sparse.csr_array(X)
+        bounds = _bounds(X.indptr, n_blocks)
         centre = products.rating_nearest_mean(X.data)
     else:
         bounds = np.unique(np.linspace(0, X.shape[0], n_blocks + 1).astype(int))
         centre = products.summarise(X).centre
-    pieces = client.scatter([X[first:last] for first, last in zip(bounds[:-1], bounds[1:])],
-                            hash=False)
-    if n_workers > 1:
-        client.replicate(pieces, n=2)
-    blocks = client.map(_summarise_block, pieces, centre=centre, stored_zeros=stored_zeros,
-                        pure=False)
-    return DistributedRatings(client, blocks, bounds, X.shape[1], centre, stored_zeros)
+    workers = cluster.workers()
+    if not workers:
+        raise ValueError("the cluster has no worker")
+    pieces = []
+    for b, (first, last) in enumerate(zip(bounds[:-1], bounds[1:])):
+        part = None if times is None else times[X.indptr[first]:X.indptr[last]]
+        pieces.append(cluster.scatter(Piece(int(first), _rows(X, first, last), part),
+                                      home=workers[b % len(workers)]))
+    return DistributedRatings(cluster, pieces, with_copies(cluster, pieces), bounds,
+                              X.shape[1], stored_zeros=stored_zeros, centre=centre)
 
 
-def _summarise_block(piece, centre, stored_zeros):
-    """On a worker: a block's Summary, centred on the whole matrix's rating."""
-    return products.summarise(piece, stored_zeros=stored_zeros, centre=centre)
+def _rows(X, first, last):
+    """Rows first:last of X as a piece holds them: dense, or a csr_matrix with int32
+    indices where they fit (4 bytes a rating less than scipy's slices may keep)."""
+    if not sparse.issparse(X):
+        return X[first:last]
+    lo, hi = X.indptr[first], X.indptr[last]
+    index = np.int32 if max(X.shape[1], hi - lo) < 2 ** 31 else np.int64
+    return sparse.csr_matrix((X.data[lo:hi], X.indices[lo:hi].astype(index),
+                              (X.indptr[first:last + 1] - lo).astype(index)),
+                             shape=(last - first, X.shape[1]))
 
 
-def from_frame(client, frame, *, user="user", item="item", rating="rating", n_blocks=None):
-    """Ratings from a Dask DataFrame of (user, item, rating) columns, built on the workers.
+def read_ratings(client, path, *, columns=None, sep=",", n_blocks=None):
+    """Ratings read on the workers from a CSV file, a glob of them, or a Parquet folder.
 
-    The ids are numbered by ``data.load_ratings``' rules (``ids.py``: integers when lossless,
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    path : str
+        A CSV file (``.gz``, ``.bz2``, ``.xz`` too), a glob of CSV files, or a folder of
+        Parquet files; readable at the same path by the client (which reads the first
+        file's header) and by every worker.
+    columns : sequence of str or None
+        The names of the user, item and rating columns, and of the timestamp column if the
+        fit should use one. None: the header's first three columns, and its fourth as the
+        timestamps if it has one (``load_ratings``' order).
+    sep : str
+        The CSV files' separator.
+
+    Returns
+    -------
+    DistributedRatings
+        With ``user_ids`` and ``item_ids``; each rating's timestamp where there is one.
+    """
+    _dask()
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise ValueError("reading ratings on a cluster needs dask.dataframe: pip install "
+                         "'dask[dataframe]'") from None
+    path = os.fspath(path)
+    try:
+        if os.path.isdir(path):
+            frame = dd.read_parquet(path)
+        else:
+            packed = path.endswith((".gz", ".bz2", ".xz", ".zst", ".zip"))
+            frame = dd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+                                blocksize=None if packed else "64MB",
+                                compression="infer")
+    except (OSError, ValueError, ImportError) as err:
+        raise ValueError(f"{path}: cannot read ratings there ({err})") from None
+    names = list(frame.columns)
+    if columns is None:
+        if len(names) < 3:
+            raise ValueError(f"{path}: a ratings file needs user, item and rating columns; "
+                             f"its header names {names}")
+        columns = names[:4]
+    columns = list(columns)
+    if len(columns) not in (3, 4) or any(c not in names for c in columns):
+        raise ValueError(f"columns must name 3 or 4 of the columns {names} (user, item, "
+                         f"rating[, timestamp]), got {columns}")
+    if any(_is_number(name) for name in columns):
+        raise ValueError(f"{path}: the first line must be a header naming the columns "
+                         f"(user,item,rating[,timestamp]); it reads {names}")
+    return from_frame(client, frame, user=columns[0], item=columns[1], rating=columns[2],
+                      timestamp=columns[3] if len(columns) == 4 else None,
+                      n_blocks=n_blocks)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def from_frame(client, frame, *, user="user", item="item", rating="rating", timestamp=None,
+               n_blocks=None):
+    """Ratings from a Dask DataFrame of (user, item, rating[, timestamp]) columns, built on
+    the workers: a shuffle of the partitions by user, each block gathering its share of
+    every partition, and a copy of each block on another worker.
+
+    The ids are numbered by ``load_ratings``' rules (``ids.py``: integers when lossless,
     else text; read id columns as strings, ``dtype=str``, to keep a file's text): only the
-    distinct ids reach the client. Every row is a rating, 0 included.
+    distinct ids and each user's number of ratings reach the client. Every row is a
+    rating, 0 included; a timestamp is in seconds (NaN or empty: unknown).
 
     Returns
     -------
     DistributedRatings
         With ``user_ids`` and ``item_ids``.
     """
-    user_ids = ids.number(ids.from_values(frame[user].unique().compute().to_numpy(), user))[0]
-    item_ids = ids.number(ids.from_values(frame[item].unique().compute().to_numpy(), item))[0]
+    import dask
+    cluster = _cluster(client)
+    for name in (user, item, rating) + ((timestamp,) if timestamp else ()):
+        if name not in frame.columns:
+            raise ValueError(f"the frame has no column {name!r}; it has {list(frame.columns)}")
+    per_user, items = dask.compute(frame[user].value_counts(), frame[item].unique())
+    user_ids, order = ids.number(ids.from_values(per_user.index.to_numpy(), user))
+    item_ids = ids.number(ids.from_values(items.to_numpy(), item))[0]
     n, d = len(user_ids), len(item_ids)
-    n_workers = max(1, len(client.scheduler_info()["workers"]))
-    n_blocks = common.check_integer("n_blocks", n_blocks or 2 * n_workers, 1)
-    bounds = np.unique(np.linspace(0, n, n_blocks + 1).astype(int))
-    (known,) = client.scatter([(user_ids, item_ids)], broadcast=True, hash=False)
-    parts = [client.compute(part) for part in frame[[user, item, rating]].to_delayed()]
-    coded = client.map(_code_part, parts, known=known, bounds=bounds,
-                       names=(user, item, rating), pure=False)
-    # a shuffle by user: each block gathers its share of every partition, and only that
-    pieces = [client.submit(_gather_block, bounds[b], bounds[b + 1], d,
-                            *[client.submit(_share, part, b, pure=False) for part in coded],
-                            pure=False)
-              for b in range(len(bounds) - 1)]
-    totals = client.gather(client.map(_block_total, pieces))
-    nnz = sum(count for count, _ in totals)
-    if nnz == 0:
+    if n == 0:
         raise ValueError("the frame holds no rating")
-    mean = sum(total for _, total in totals) / nnz
-    centre = min((client.gather(client.map(_nearest, pieces, target=mean))),
-                 key=lambda value: abs(value - mean))
-    blocks = client.map(_summarise_block, pieces, centre=centre, stored_zeros=True, pure=False)
-    return DistributedRatings(client, blocks, bounds, d, centre, True, user_ids, item_ids)
+    counts = np.zeros(n, dtype=np.int64)
+    np.add.at(counts, order, per_user.to_numpy())
+    bounds = _bounds(np.concatenate([[0], np.cumsum(counts)]), _n_blocks(cluster, n_blocks))
+    known = cluster.send((user_ids, item_ids))
+    names = (user, item, rating, timestamp)
+    columns = [c for c in names if c]
+    parts = [client.compute(part) for part in frame[columns].to_delayed()]
+    coded = [cluster.submit(_code_part, part, known, bounds, names) for part in parts]
+    workers = cluster.workers()
+    pieces = [cluster.submit(_gather_block, int(bounds[b]), int(bounds[b + 1]), d,
+                             *[cluster.submit(_share, part, b) for part in coded],
+                             home=workers[b % len(workers)] if workers else None)
+              for b in range(len(bounds) - 1)]
+    totals = cluster.get([cluster.submit(_piece_total, piece) for piece in pieces])
+    mean = sum(t for t, _ in totals) / max(sum(c for _, c in totals), 1)
+    centre = min(cluster.get([cluster.submit(_nearest_rating, p, mean) for p in pieces]),
+                 key=lambda pair: pair[0])[1]
+    return DistributedRatings(cluster, pieces, with_copies(cluster, pieces), bounds, d,
+                              stored_zeros=True, centre=centre, user_ids=user_ids,
+                              item_ids=item_ids)
 
 
 def _code_part(part, known, bounds, names):
-    """On a worker: a partition's rows as (row, col, rating) codes, split by block."""
+    """On a worker: a partition's rows as (row, col, rating[, time]) codes, split by block."""
     user_ids, item_ids = known
-    user, item, rating = names
+    user, item, rating, timestamp = names
     rows = ids.index_of(user_ids, ids.from_values(part[user].to_numpy(), user))
     cols = ids.index_of(item_ids, ids.from_values(part[item].to_numpy(), item))
     values = finite_column(part[rating].to_numpy(), rating)
+    times = _seconds(part[timestamp].to_numpy(), timestamp) if timestamp else None
     block = np.searchsorted(bounds, rows, side="right") - 1
-    return {b: (rows[block == b], cols[block == b], values[block == b])
-            for b in np.unique(block)}
+    return {b: (rows[block == b], cols[block == b], values[block == b],
+                None if times is None else times[block == b]) for b in np.unique(block)}
+
+
+def _seconds(values, name):
+    """A timestamp column as float seconds, NaN where it is empty (unknown), or
+    ValueError naming the column."""
+    if values.dtype.kind in "OUS":
+        values = np.where(values == "", "nan", values)
+    try:
+        times = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must hold timestamps in seconds: {err}") from None
+    if np.isinf(times).any():
+        raise ValueError(f"{name} must hold finite seconds (or nothing: unknown), not inf")
+    return times
 
 
 def _share(coded, b):
@@ -170,71 +317,86 @@ def _share(coded, b):
 
 
 def _gather_block(first, last, d, *shares):
-    """On a worker: a block's CSR from every partition's share of it."""
+    """On a worker: a block's Piece from every partition's share of it."""
     shares = [share for share in shares if share is not None]
-    rows = np.concatenate([s[0] for s in shares]) - first if shares else np.zeros(0, int)
-    cols = np.concatenate([s[1] for s in shares]) if shares else np.zeros(0, int)
-    values = np.concatenate([s[2] for s in shares]) if shares else np.zeros(0)
+    rows = np.concatenate([s[0] for s in shares] or [np.zeros(0, int)]) - first
+    cols = np.concatenate([s[1] for s in shares] or [np.zeros(0, int)])
+    values = np.concatenate([s[2] for s in shares] or [np.zeros(0)])
+    dated = shares and shares[0][3] is not None
+    times = np.concatenate([s[3] for s in shares]) if dated else None
     try:
-        return build(rows, cols, values, (last - first, d), duplicates="refuse").X
+        X, times = build(rows, cols, values, (last - first, d), times, duplicates="refuse")[:2]
     except RepeatedPair:
         raise ValueError("a (user, item) pair is rated twice in the frame") from None
+    X = sparse.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr), shape=X.shape)
+    return Piece(first, X, times)
 
 
-def _block_total(piece):
-    return piece.nnz, float(piece.data.sum())
+def _piece_total(piece):
+    return float(piece.X.data.sum()), piece.X.nnz
 
 
-def _nearest(piece, target):
-    return float(piece.data[np.argmin(np.abs(piece.data - target))]) if piece.nnz else np.inf
+def _nearest_rating(piece, target):
+    data = piece.X.data
+    if len(data) == 0:
+        return np.inf, 0.0
+    at = int(np.argmin(np.abs(data - target)))
+    return abs(float(data[at]) - target), float(data[at])
 
 
 # ---------------------------------------------------------------------------------------
-# EM over the blocks
+# The recommender
 
-class Posteriors:
-    """Posteriors that stay on the workers: per block, a future of its (K, rows) array."""
+def fit(X, client=None, *, seed=0, callback=None, times=None, n_blocks=None,
+        pattern_dir=None, timeout=TIMEOUT, lost_after=LOST_AFTER, **hyper_parameters):
+    """``mixrec.fit`` on a Dask cluster, the ratings partitioned over its workers.
 
-    def __init__(self, client, steps, bounds, rows=slice(None)):
-        self.client, self.steps, self.bounds, self.rows = client, steps, bounds, rows
+    Parameters
+    ----------
+    X : DistributedRatings, or array_like or sparse array of shape (n, d)
+        Ratings on the cluster (``read_ratings``, ``from_frame``, ``scatter_ratings``), or
+        in memory, then scattered once in blocks (with ``times``, as ``mixrec.fit``).
+    client : dask.distributed.Client or None
+        Needed for ratings in memory; implied by a DistributedRatings.
+    seed, callback, **hyper_parameters
+        As ``mixrec.fit``'s.
+    pattern_dir : str or None
+        Where the model's rating pattern is written before it is mapped into memory
+        (``partitioned.fit``); the system's temporary folder by default.
+    timeout, lost_after : float
+        Seconds a step may take, and the cluster may be without a worker, before the fit
+        stops with a ValueError.
 
-    def take(self, rows):
-        """The posteriors of some components (a run of a stack), still on the workers."""
-        return Posteriors(self.client, self.steps, self.bounds, rows)
+    Returns
+    -------
+    Model
+        The same model as ``mixrec.fit`` on the same ratings (to float32 rounding: the
+        blocks' products are summed in another order). Its ``rated_indices`` is a
+        read-only ``np.memmap``.
+    """
+    options = check_hyper_parameters(hyper_parameters, seed)
+    timeout = common.check_number("timeout", timeout, positive=True)
+    lost_after = common.check_number("lost_after", lost_after, positive=True)
+    if pattern_dir is not None and not os.path.isdir(pattern_dir):
+        raise ValueError(f"pattern_dir must be an existing folder, got {pattern_dir!r}")
+    if isinstance(X, DistributedRatings):
+        if client is not None and client is not X.client:
+            raise ValueError("client must be the one the ratings are on (or None)")
+        if times is not None:
+            raise ValueError("times go with the ratings onto the cluster (read_ratings, "
+                             "from_frame, scatter_ratings), not to fit")
+        ratings = X
+    else:
+        X = stages.check_training(X)
+        times = stages.check_times(times, X)
+        ratings = scatter_ratings(client, X, n_blocks=n_blocks, stored_zeros=True,
+                                  times=times)
+    cluster = _cluster(ratings.client, timeout, lost_after)
+    return fit_partitioned(ratings, cluster, options, seed, callback, pattern_dir)
 
-    def collect(self):
-        """Bring them to the client: an (n, K) ndarray (only for data that fits there)."""
-        parts = self.client.gather(self.client.map(_take_rows, self.steps, rows=self.rows))
-        return np.vstack(parts)
 
-
-def _take_rows(step, rows):
-    return step[0][rows].T
-
-
-def _block_step(block, stack, log_pattern, weight, n_groups):
-    """On a worker: a block's E-step, its log-likelihoods and its moments."""
-    post_t, lls = mixtures.estep_groups(block, stack, n_groups, log_pattern=log_pattern,
-                                  pattern_weight=weight)
-    return post_t, lls, em.moments(block, post_t)
-
-
-def _small(step):
-    return step[1], step[2]
-
-
-def _add(a, b):
-    return a[0] + b[0], mixtures.add_moments(a[1], b[1])
-
-
-def tree_sum(client, futures, add):
-    """``add``-reduce futures pairwise on the workers (a tree), one future at the end."""
-    while len(futures) > 1:
-        pairs = [client.submit(add, a, b, pure=False) for a, b in zip(futures[::2],
-                                                                        futures[1::2])]
-        futures = pairs + ([futures[-1]] if len(futures) % 2 else [])
-    return futures[0]
-
+# ---------------------------------------------------------------------------------------
+# The course's EM on the blocks
 
 def run_many(ratings, starts, *, tol=1e-6, max_iter=None, min_variance=.25, mean_prior=0.0,
              pattern_weight=0.0, pattern_smoothing=1.0, callback=None, client=None):
@@ -250,21 +412,9 @@ def run_many(ratings, starts, *, tol=1e-6, max_iter=None, min_variance=.25, mean
                                          pattern_weight, pattern_smoothing)
     if not isinstance(ratings, DistributedRatings):
         ratings = scatter_ratings(client, ratings)
-    client = ratings.client
-
-    def estep_and_moments(stack, log_pattern, weight, n_groups):
-        (sent,) = client.scatter([(stack, log_pattern)], broadcast=True, hash=False)
-        steps = [client.submit(_block_step_sent, block, sent, weight, n_groups, pure=False)
-                 for block in ratings.blocks]
-        lls, stats = _result(tree_sum(client, [client.submit(_small, s) for s in steps], _add))
-        return Posteriors(client, steps, ratings.bounds), lls, stats
-    return mixtures.run_loop(estep_and_moments, lambda post, rows: post.take(rows), starts,
-                             options, callback)
-
-
-def _block_step_sent(block, sent, weight, n_groups):
-    stack, log_pattern = sent
-    return _block_step(block, stack, log_pattern, weight, n_groups)
+    views = ratings.blocks
+    return row_loop(ratings.cluster, views, [None] * len(views), starts, options, callback,
+                    ratings.d, ratings.centre, False)
 
 
 def run(ratings, mixture, post, *, callback=None, **options):
@@ -278,9 +428,8 @@ def run(ratings, mixture, post, *, callback=None, **options):
                                                                              lls[0]))
     (result,) = run_many(ratings, [mixture], callback=report, **options)
     if not result.converged:
-        import warnings
         warnings.warn(f"EM did not converge in max_iter = {options.get('max_iter')} "
-                      "iterations", RuntimeWarning, stacklevel=3)
+                      "iterations", RuntimeWarning, stacklevel=2)
     return result.mixture, result.post, result.log_likelihood
 
 
@@ -290,16 +439,15 @@ def predict(ratings, mixture, rows, cols):
     mixture = common.check_mixture(mixture, ratings.d)
     rows, cols = common.check_pairs(rows, cols, ratings.n, ratings.d)
     block_of = np.searchsorted(ratings.bounds, rows, side="right") - 1
-    client = ratings.client
-    out = np.empty(len(rows))
-    futures = {}
+    cluster, out, wanted = ratings.cluster, np.empty(len(rows)), []
     for b, block in enumerate(ratings.blocks):
         chosen = np.flatnonzero(block_of == b)
         if len(chosen):
-            futures[b] = (chosen, client.submit(em.predict, block, mixture,
-                                                rows[chosen] - ratings.bounds[b], cols[chosen]))
-    for chosen, future in futures.values():
-        out[chosen] = _result(future)
+            wanted.append((chosen, cluster.submit(em.predict, block, mixture,
+                                                  rows[chosen] - ratings.bounds[b],
+                                                  cols[chosen])))
+    for (chosen, _), values in zip(wanted, _values(cluster, [f for _, f in wanted])):
+        out[chosen] = values
     return out
 
 
@@ -307,154 +455,20 @@ def fill_matrix(ratings, mixture):
     """``em.fill_matrix`` on a DistributedRatings, the (n, d) result assembled here."""
     _check_ratings(ratings)
     mixture = common.check_mixture(mixture, ratings.d)
-    client = ratings.client
-    return np.vstack(_result(client.map(em.fill_matrix, ratings.blocks, mixture=mixture)))
+    cluster = ratings.cluster
+    return np.vstack(_values(cluster, [cluster.submit(em.fill_matrix, block, mixture)
+                                       for block in ratings.blocks]))
+
+
+def _values(cluster, futures):
+    """The futures' values; a lost worker is a ValueError that says so."""
+    try:
+        return cluster.get(futures)
+    except ValueError as err:
+        raise ValueError(str(lost_or_own(err))) from err
 
 
 def _check_ratings(ratings):
     if not isinstance(ratings, DistributedRatings):
-        raise ValueError(f"X must be a cluster.DistributedRatings, got {type(ratings).__name__}")
-
-
-def _result(future):
-    """A future's (or list's) result; a lost worker is a ValueError that says so."""
-    try:
-        return future.result() if hasattr(future, "result") else \
-            future[0].client.gather(future)
-    except Exception as err:  # noqa: BLE001  (dask raises the workers' own, or its own)
-        if type(err).__name__ in _LOST:
-            raise ValueError(f"the cluster lost a worker and what it held, beyond what it "
-                             f"could recompute ({type(err).__name__}: {err})") from err
-        raise
-
-
-# ---------------------------------------------------------------------------------------
-# The recommender: a replica of its state on every worker, the seeds shared out
-
-def fit(X, client, *, seed=0, callback=None, times=None, **hyper_parameters):
-    """The stages of ``ensemble.fit`` on a Dask cluster (see ``ReplicatedState``): the same
-    model as ``ensemble.fit(..., blend_holdout=0)``, the stages summed (the neighbour stages
-    and the blend are fitted on one machine only)."""
-    options = check_hyper_parameters(hyper_parameters, seed)
-    X = stages.check_training(X)
-    times = stages.check_times(times, X)
-    options = resolved(options, int(np.count_nonzero(np.diff(X.indptr))), X.nnz)
-    times = times if use_day_biases(X, times, options) else None
-    return stages.fit_state(ReplicatedState(client, X, times, options), options, seed,
-                            callback)
-
-
-class ReplicatedState:
-    """``stages.FitState`` on a cluster: the ratings sent once to every worker, each
-    holding a replica of the fit's state; a stage's EM runs are shared out among them by
-    seed, and its factors go out to every replica to update its residuals.
-
-    Each run is computed by the same code on the same data as without a client, so the
-    model is the same (the tests hold it to 1e-10). Per stage, the traffic is the stage's
-    factors out ((n + d) x rank) and the runs' results back; nothing per EM iteration.
-    """
-
-    def __init__(self, client, X, times, options):
-        self.client = client
-        workers = sorted(client.scheduler_info()["workers"])
-        if not workers:
-            raise ValueError("the cluster has no worker")
-        (source,) = client.scatter([(X, times)], broadcast=True, hash=False)
-        # each replica built where it is meant to live; elsewhere if that worker dies
-        self.replicas = [client.submit(_make_work, source, options, workers=[worker],
-                                       allow_other_workers=True, pure=False)
-                         for worker in workers]
-        state = _result(client.submit(_state_of, self.replicas[0], pure=False))
-        for name, value in state.items():
-            setattr(self, name, value)
-
-    def taste_groups(self, options, seed, report):
-        mixture, trace = _result(self.client.submit(_taste, self.replicas[0], options, seed,
-                                                    pure=False))
-        _replay(trace, report, 0)
-        return mixture
-
-    def runs(self, side, K, seeds, pattern_weight, options, report):
-        seeds = list(seeds)
-        chunks = [chunk for chunk in np.array_split(np.array(seeds), len(self.replicas))
-                  if len(chunk)]
-        futures = [self.client.submit(_runs, replica, side, K, [int(s) for s in chunk],
-                                      pattern_weight, options, pure=False)
-                   for replica, chunk in zip(self.replicas, chunks)]
-        runs, empty, offset = [], None, 0
-        for chunk, (found, empty, trace) in zip(chunks, _result(futures)):
-            _replay(trace, report, offset)
-            runs.extend(found)
-            offset += len(chunk)
-        return runs, empty
-
-    def fit_stage(self, side, first_seed, options, report):
-        return stages.fit_stage(self, side, first_seed, options, report)
-
-    def assemble(self, stages_done, taste, options):
-        return stages.assemble(self, stages_done, taste, options)
-
-    def fold_ridge(self, users, items):
-        (sent,) = self.client.scatter([(users, items)], hash=False)  # not in the task graph
-        return _result(self.client.submit(_ridge, self.replicas[0], sent, pure=False))
-
-    def subtract(self, users, items):
-        (sent,) = self.client.scatter([(users, items)], broadcast=True, hash=False)
-        self.replicas = [self.client.submit(_subtract, replica, sent, pure=False)
-                         for replica in self.replicas]
-
-
-def _make_work(source, options):
-    X, times = source
-    return stages.FitState(X, times, options)
-
-
-_STATE = ("shape", "nnz", "rated_indptr", "rated_indices", "rating_range", "baseline",
-          "cold_var", "scale")
-
-
-def _state_of(work):
-    """What the client keeps of a replica: everything but the ratings' entries."""
-    return {name: getattr(work, name) for name in _STATE}
-
-
-class _Trace:
-    """A callback that records what it is told, to replay on the client."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, iteration, log_likelihoods):
-        self.calls.append((iteration, dict(log_likelihoods)))
-
-
-def _replay(trace, report, offset):
-    if report is None:
-        return
-    for iteration, log_likelihoods in trace:
-        report(iteration, {run + offset: ll for run, ll in log_likelihoods.items()})
-
-
-def _taste(work, options, seed):
-    trace = _Trace()
-    return work.taste_groups(options, seed, trace), trace.calls
-
-
-def _runs(work, side, K, seeds, pattern_weight, options):
-    trace = _Trace()
-    runs, empty = work.runs(side, K, seeds, pattern_weight, options, trace)
-    return runs, empty, trace.calls
-
-
-def _ridge(work, sent):
-    return work.fold_ridge(*sent)
-
-
-def _subtract(work, sent):
-    """A new replica with a stage's predictions taken off (futures hold values: the old
-    replica is not changed)."""
-    import copy
-    users, items = sent
-    new = copy.copy(work)
-    new.subtract(users, items)
-    return new
+        raise ValueError(f"X must be a distributed.DistributedRatings, got "
+                         f"{type(ratings).__name__}")

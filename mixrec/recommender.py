@@ -28,10 +28,12 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
 
     Parameters
     ----------
-    X : array_like or sparse array of shape (n, d)
+    X : array_like or sparse array of shape (n, d), or distributed.DistributedRatings
         Users as rows, items as columns. Every stored entry of a sparse X is a rating, 0
         included (as ``load_ratings`` stores a rating of 0); so is every unmasked entry of a
-        masked array; a dense X's zeros are missing.
+        masked array; a dense X's zeros are missing. Ratings held on a cluster
+        (``distributed.read_ratings``, ``from_frame``, ``scatter_ratings``) are fitted there,
+        their client implied.
     seed : int, default 0
         Seed of the EM starts.
     callback : callable or None
@@ -40,7 +42,8 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
         Each rating's timestamp in seconds (NaN where unknown), in the order of X's stored
         entries as a canonical CSR array: the baseline then learns a bias per user and day.
     client : dask.distributed.Client or None
-        Fit on a Dask cluster (``distributed.fit``): the same model.
+        Fit on a Dask cluster (``distributed.fit``), the ratings partitioned over its
+        workers: the same model.
     **hyper_parameters
         Any of ``options.DEFAULTS``.
 
@@ -49,7 +52,7 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
     Model
     """
     _check_hooks(callback, client)
-    if client is not None or getattr(X, "distributed", False) is True:
+    if client is not None or getattr(type(X), "distributed", False) is True:
         from mixrec import distributed  # dask is optional: only for a cluster
         return distributed.fit(X, client, seed=seed, callback=callback, times=times,
                                **hyper_parameters)

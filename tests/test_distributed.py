@@ -1,37 +1,75 @@
-"""Tests of mixrec/distributed.py: the EM and the recommender on a Dask cluster of two worker
-processes on the loopback interface, started and closed here. Every result is held to the
-single-process one; every test is bounded in time."""
+"""Tests of the cluster (mixrec/distributed.py, partitioned.py, blockem.py, blocks.py): the EM
+and the recommender on Dask clusters of worker processes on the loopback interface, started
+and closed here. Every result is held to the single process's; every test is bounded in
+time. The ratings have more than 8,192 users wherever two blocks are wanted: blocks are made
+of whole parts of the single machine's (``blocks.part_cuts``)."""
+import os
+import subprocess
+import sys
+import time
+import warnings
+
 import numpy as np
 import pytest
+from scipy import sparse
 
 import common
 import em
 import mixrec
 import products
 import synthetic
-from mixrec import mixtures
+from mixrec import blocks, mixtures, stages
 from test_em import assert_mixture_close, random_mixture, random_ratings
 from test_fit import FAST
 
-
 dask_distributed = pytest.importorskip("dask.distributed",
                                        reason="dask is optional; CI installs it")
-from mixrec import distributed  # noqa: E402  (after the skip: it needs dask)
+from mixrec import distributed, partitioned  # noqa: E402  (they need dask)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def local(n_workers=2, **options):
+    return dask_distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                         processes=True, host="127.0.0.1",
+                                         dashboard_address=":0", silence_logs=50, **options)
 
 
 @pytest.fixture(scope="module")
 def client():
-    with dask_distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=50) as local:
-        with dask_distributed.Client(local) as c:
-            yield c
+    with local() as cluster, dask_distributed.Client(cluster) as c:
+        yield c
 
 
-def planted(seed=0):
-    X, _ = synthetic.planted_sparse_ratings(600, 80, 12_000, K=4, seed=seed)
-    return X
+def planted(seed=0, n=600, d=80, n_ratings=12_000):
+    return synthetic.planted_sparse_ratings(n, d, n_ratings, K=4, seed=seed)[0]
 
+
+def wide(seed=4):
+    """20,000 users: three of the single machine's parts, so two blocks on two workers."""
+    return planted(seed, n=20_000, d=80, n_ratings=60_000)
+
+
+def pairs(n, d, m=5000, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, n, m), rng.randint(0, d, m)
+
+
+def assert_same_model(spread, alone, rtol=1e-9):
+    """The same ids, shapes and stages; predictions, with their spread, to rtol."""
+    for name, a, b in zip(mixrec.Model._fields, alone, spread):
+        assert np.shape(a) == np.shape(b), name
+    for name in ("stage_columns", "stage_sides", "n_components", "rated_indptr",
+                 "rated_indices", "day_users", "days", "rating_range"):
+        np.testing.assert_array_equal(getattr(spread, name), getattr(alone, name), name)
+    rows, cols = pairs(len(alone.user_bias), len(alone.item_bias))
+    for a, b in zip(mixrec.predict(alone, rows, cols, return_std=True),
+                    mixrec.predict(spread, rows, cols, return_std=True)):
+        np.testing.assert_allclose(b, a, rtol=rtol)
+
+
+# ---------------------------------------------------------------------------------------
+# The course's EM on the blocks
 
 @pytest.mark.timeout(120)
 def test_em_run_on_the_cluster_is_the_single_process_run(client):
@@ -47,14 +85,18 @@ def test_em_run_on_the_cluster_is_the_single_process_run(client):
 
 @pytest.mark.timeout(120)
 def test_blocks_scattered_once_serve_many_runs_with_the_pattern_too(client):
-    X = planted(1)
+    X = wide(1)
     ratings = distributed.scatter_ratings(client, X, n_blocks=5)
-    assert len(ratings.blocks) == 5 and ratings.n == 600
+    # blocks of whole parts: 20,000 users are three parts, so three blocks at most
+    assert len(ratings.blocks) == 3 and ratings.n == 20_000
+    assert set(np.diff(ratings.bounds)) <= set(np.diff(blocks.part_cuts(20_000)))
     starts = [common.init(X, 3, seed)[0] for seed in range(3)]
     together = distributed.run_many(ratings, starts, min_variance=.5, mean_prior=2.0,
-                                    pattern_weight=0.2, tol=1e-6)
-    alone = mixtures.run_many(X, starts, min_variance=.5, mean_prior=2.0, pattern_weight=0.2,
-                              tol=1e-6)
+                                    pattern_weight=0.2, tol=1e-6, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        alone = mixtures.run_many(X, starts, min_variance=.5, mean_prior=2.0,
+                                  pattern_weight=0.2, tol=1e-6, max_iter=30)
     for a, b in zip(together, alone):
         assert a.iterations == b.iterations and a.log_likelihood == pytest.approx(
             b.log_likelihood, rel=1e-10)
@@ -66,13 +108,11 @@ def test_predict_and_fill_matrix_work_on_the_workers(client):
     X = random_ratings(50, 9, seed=2)
     mixture = random_mixture(X, 3, seed=0)
     ratings = distributed.scatter_ratings(client, X, n_blocks=3)
-    rows = np.random.RandomState(0).randint(0, 50, 200)
-    cols = np.random.RandomState(1).randint(0, 9, 200)
+    rows, cols = pairs(50, 9, 200)
     np.testing.assert_allclose(distributed.predict(ratings, mixture, rows, cols),
                                em.predict(X, mixture, rows, cols), rtol=1e-12)
     np.testing.assert_allclose(distributed.fill_matrix(ratings, mixture),
-                               em.fill_matrix(X, mixture),
-                               rtol=1e-12)
+                               em.fill_matrix(X, mixture), rtol=1e-12)
 
 
 @pytest.mark.timeout(120)
@@ -86,60 +126,205 @@ def test_bad_input_is_refused_as_without_a_cluster(client):
             run()
     with pytest.raises(ValueError, match="tol must be a finite number >= 0"):
         distributed.run(X, mixture, post, tol=-1, client=client)
+    with pytest.raises(ValueError, match="client must be a dask.distributed.Client"):
+        distributed.fit(X, **FAST)
+    ratings = distributed.scatter_ratings(client, X)
+    with pytest.raises(ValueError, match="times go with the ratings"):
+        distributed.fit(ratings, times=np.zeros(X.nnz), **FAST)
+    with pytest.raises(ValueError, match="pattern_dir must be an existing folder"):
+        distributed.fit(ratings, pattern_dir=os.path.join(ROOT, "no such folder"), **FAST)
+    with pytest.raises(ValueError, match="unknown hyper-parameters"):
+        distributed.fit(ratings, n_seed=3)
+    with pytest.raises(ValueError, match="holds no rating"):
+        distributed.fit(sparse.csr_array((5, 4)), client)
 
 
-@pytest.mark.timeout(120)
-def test_a_data_frame_becomes_blocks_on_the_workers_with_verbatim_ids(client, tmp_path):
-    dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe needs pandas")
-    path = tmp_path / "r.csv"
-    X = planted(3)
-    rows = np.repeat(np.arange(600), np.diff(X.indptr))
-    path.write_text("user,item,rating\n" + "".join(
-        f"{'0' if r % 7 == 0 else ''}{r},i{c},{v - 3:g}\n"  # leading zeros: text ids; zeros
+def test_a_block_of_rows_draws_the_same_starts_as_the_whole_matrix():
+    whole = stages.dirichlet_starts([3, 8], 4, 0, 1000)
+    for first, last in ((0, 7), (7, 300), (300, 1000), (999, 1000)):
+        np.testing.assert_array_equal(stages.dirichlet_starts([3, 8], 4, first, last),
+                                      whole[:, first:last])
+
+
+def test_a_packed_copy_gives_its_piece_back_bit_for_bit():
+    X = sparse.csr_matrix(planted(3))
+    times = np.arange(X.nnz) * 7.5
+    again = blocks.unpack(blocks.pack(blocks.Piece(5, X, times)))
+    assert again.first == 5 and again.X.shape == X.shape
+    for a, b in ((again.X.data, X.data), (again.X.indices, X.indices),
+                 (again.X.indptr, X.indptr), (again.times, times)):
+        np.testing.assert_array_equal(a, b)  # the same values (scipy may narrow an index)
+    assert sys.getsizeof(blocks.pack(blocks.Piece(0, X, None))) < X.data.nbytes
+
+
+# ---------------------------------------------------------------------------------------
+# The recommender, partitioned
+
+@pytest.mark.timeout(240)
+def test_the_recommender_on_the_cluster_is_the_single_process_model(client, monkeypatch):
+    X = wide()
+    times = np.arange(X.nnz, dtype=float) * 3000.0
+    alone = mixrec.fit(X, times=times, **FAST)
+    seen = []
+    spread = mixrec.fit(X, times=times, client=client, callback=seen.append, **FAST)
+    # the sums over users added in the single machine's order: its float32 sums, bit for
+    # bit; what is left is float64 rounding (the baseline's sums, the Gram matrices)
+    assert_same_model(spread, alone, rtol=1e-9)
+    assert isinstance(spread.rated_indices, np.memmap)  # on disk, not in the client's RAM
+    assert {(p.stage, p.run) for p in seen} >= {(0, 1), (1, 1), (1, 2), (2, 1), (2, 2)}
+    # past IN_ORDER_BYTES the sums go up a tree: the same model to float32 rounding
+    monkeypatch.setattr(partitioned, "IN_ORDER_BYTES", 0)
+    tree = mixrec.fit(X, times=times, client=client, **FAST)
+    assert_same_model(tree, alone, rtol=1e-3)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.filterwarnings("ignore:EM did not converge")
+def test_ratings_read_on_the_workers_fit_as_the_file_read_here(client, tmp_path):
+    X = wide(6)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    path = tmp_path / "ratings.csv"
+    # leading zeros: text ids, kept verbatim; ratings of 0; a timestamp per rating
+    path.write_text("userId,movieId,rating,timestamp\n" + "".join(
+        f"{'0' if r % 7 == 0 else ''}{r},i{c},{v - 3:g},{(r * 13 + c) * 40_000}\n"
         for r, c, v in zip(rows, X.indices, X.data)))
-    frame = dd.read_csv(str(path), dtype={"user": str, "item": str}, blocksize=40_000)
-    assert frame.npartitions > 2
-    ratings = distributed.from_frame(client, frame, n_blocks=4)
-    Y, user_ids, item_ids = mixrec.load_ratings(path)
+    ratings = distributed.read_ratings(client, str(path))
+    Y, user_ids, item_ids, stamps = mixrec.load_ratings(path, timestamps=True)
     assert list(ratings.user_ids) == list(user_ids) and list(ratings.item_ids) == list(item_ids)
+    assert len(ratings.pieces) == 2 and ratings.n == Y.shape[0] and ratings.d == Y.shape[1]
+    assert_same_model(mixrec.fit(ratings, **FAST), mixrec.fit(Y, times=stamps, **FAST))
+    # the course's EM on the same blocks
     mixture, post = common.init(Y, 3, seed=0)
-    spread = distributed.run(ratings, mixture, None, tol=1e-6)
-    alone = em.run(products.summarise(Y, stored_zeros=True), mixture, post, tol=1e-6)
+    spread = distributed.run(ratings, mixture, None, tol=1e-6, max_iter=5)
+    alone = em.run(products.summarise(Y, stored_zeros=True), mixture, post, tol=1e-6,
+                   max_iter=5)
     assert spread[2] == pytest.approx(alone[2], rel=1e-10)
 
 
-@pytest.mark.timeout(240)
-def test_the_recommender_on_the_cluster_is_the_same_model(client):
-    X = planted(4)
-    times = np.arange(X.nnz, dtype=float) * 3000.0
-    alone = mixrec.fit(X, times=times, **FAST)
-    spread = mixrec.fit(X, times=times, client=client, **FAST)
-    for name, a, b in zip(mixrec.Model._fields, alone, spread):
-        np.testing.assert_allclose(np.asarray(b, dtype=float), np.asarray(a, dtype=float),
-                                   rtol=1e-10, atol=1e-12, err_msg=name)
-    seen = []
-    mixrec.fit(X, client=client, callback=seen.append, **FAST)
-    assert {(p.stage, p.run) for p in seen} >= {(1, 1), (1, 2), (2, 1), (2, 2)}
+@pytest.mark.timeout(120)
+def test_compressed_files_parquet_folders_and_bad_files(client, tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X = planted(7)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    frame = pd.DataFrame({"user": rows, "item": X.indices, "rating": X.data})
+    frame.to_csv(tmp_path / "r.csv.gz", index=False)
+    (tmp_path / "parts").mkdir()
+    dd.from_pandas(frame, npartitions=3).to_parquet(str(tmp_path / "parts"))
+    for source in (tmp_path / "r.csv.gz", tmp_path / "parts"):
+        ratings = distributed.read_ratings(client, str(source))
+        assert list(ratings.user_ids) == list(range(X.shape[0]))
+        assert list(ratings.item_ids) == list(range(X.shape[1]))
+        found = sparse.vstack([piece.X for piece in client.gather(ratings.pieces)])
+        assert abs(found - X).max() == 0 and found.nnz == X.nnz
+    (tmp_path / "no-header.csv").write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(ValueError, match="header naming the columns"):
+        distributed.read_ratings(client, str(tmp_path / "no-header.csv"))
+    with pytest.raises(ValueError, match="columns must name"):
+        distributed.read_ratings(client, str(tmp_path / "r.csv.gz"), columns=["a", "b"])
+    with pytest.raises(ValueError, match="cannot read ratings there"):
+        distributed.read_ratings(client, str(tmp_path / "none-*.csv"))
+    with pytest.raises(ValueError, match="cannot reach a Dask scheduler"):
+        distributed.connect("tcp://127.0.0.1:9", timeout=2)
+
+
+@pytest.mark.timeout(120)
+def test_a_model_fitted_on_a_cluster_serves_and_saves_like_any_other(client, tmp_path):
+    X = wide(8)
+    alone = mixrec.fit(X, **FAST)
+    spread = mixrec.fit(X, client=client, **FAST)
+    path = tmp_path / "model.npz"
+    mixrec.save(spread, path)
+    loaded = mixrec.load(path)
+    assert_same_model(loaded, alone)
+    for model in (spread, loaded):
+        np.testing.assert_array_equal(mixrec.top_n(model, None, 17, n=5)[0],
+                                      mixrec.top_n(alone, None, 17, n=5)[0])
+        np.testing.assert_array_equal(mixrec.top_n_all(model, n=3, users=np.arange(50))[0],
+                                      mixrec.top_n_all(alone, n=3, users=np.arange(50))[0])
+        for a, b in zip(mixrec.groups(model), mixrec.groups(alone)):
+            assert a.weight == pytest.approx(b.weight, rel=1e-9)
+            np.testing.assert_array_equal(a.above, b.above)
+
+
+# ---------------------------------------------------------------------------------------
+# Less than one machine, and lost workers
+
+def _vm_hwm():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's VmHWM")
+def test_the_fit_completes_on_workers_too_small_for_a_replica_of_the_ratings(tmp_path):
+    """What a replica costs is measured: a process that holds every rating and fits them
+    (as each worker did when the ratings were replicated) peaks at R. Two workers limited
+    to 60% of R fit the same ratings, partitioned, and neither passes its limit."""
+    X = planted(9, n=32_768, d=300, n_ratings=4_000_000)  # four parts: two blocks of two
+    options = {"n_seeds": 1, "item_stages": 1, "user_stages": 0, "max_iter": 1}
+    sparse.save_npz(tmp_path / "X.npz", X)
+    code = ("import dask.distributed, scipy.sparse, mixrec\n"
+            f"X = scipy.sparse.load_npz({str(tmp_path / 'X.npz')!r}).tocsr()\n"
+            f"mixrec.fit(X, **{options!r})\n"
+            "print([int(l.split()[1]) * 1024 for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM:')][0])\n")
+    replica = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 cwd=ROOT, timeout=240, check=True).stdout.split()[-1])
+    limit = int(0.6 * replica)
+    # no spilling to disk (it would hide memory), no pausing, and no worker ended by its
+    # nanny (polled every 100 ms) either: the workers' own peaks, measured after the fit,
+    # are held to the limit instead, a stricter check
+    config = {"distributed.worker.memory.target": False,
+              "distributed.worker.memory.spill": False,
+              "distributed.worker.memory.pause": False,
+              "distributed.worker.memory.terminate": False}
+    with dask_config(config), local(memory_limit=limit) as cluster, \
+            dask_distributed.Client(cluster) as c:
+        workers = set(c.scheduler_info()["workers"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", partitioned.Retried)
+            model = distributed.fit(X, c, **options)
+        peaks = c.run(_vm_hwm)
+        assert set(peaks) == workers  # none was restarted
+    print(f"replica peak {replica / 2**20:.0f} MB, workers limited to {limit / 2**20:.0f} MB, "
+          f"their peaks {sorted(round(p / 2**20) for p in peaks.values())} MB")
+    assert replica > limit and max(peaks.values()) < limit, (replica, limit, peaks)
+    assert model.user_factors.shape[0] == 32_768 and len(model.stage_sides) == 1
+
+
+def dask_config(values):
+    import dask
+    return dask.config.set(values)
 
 
 @pytest.mark.timeout(240)
-def test_a_worker_killed_mid_fit_gives_the_model_or_a_clear_error():
-    X = planted(5)
+def test_a_worker_killed_mid_fit_gives_the_same_model_from_the_copies():
+    X = wide(5)
     expected = mixrec.fit(X, **FAST)
-    with dask_distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=50) as local:
-        with dask_distributed.Client(local) as c:
-            import threading
-            victim = list(local.workers.values())[0]
-            timer = threading.Timer(1.0, lambda: victim.process.process.kill())
-            timer.start()
-            try:
-                model = mixrec.fit(X, client=c, **FAST)
-            except ValueError as err:
-                assert "worker" in str(err)
-            else:
-                np.testing.assert_allclose(model.user_factors, expected.user_factors,
-                                           rtol=1e-10, atol=1e-12)
-            finally:
-                timer.cancel()
+    with local() as cluster, dask_distributed.Client(cluster) as c:
+        victims = list(cluster.workers.values())
+        killed = []
+
+        def kill_once(progress):  # mid-fit for sure: during the first stage's runs
+            if not killed and progress.stage == 1 and progress.iteration == 2:
+                killed.append(victims[0].process.process.pid)
+                os.kill(killed[0], 9)
+        start = time.monotonic()
+        with pytest.warns(partitioned.Retried, match="lost a worker"):
+            model = distributed.fit(X, c, callback=kill_once, lost_after=30, **FAST)
+        assert killed and time.monotonic() - start < 200
+    assert_same_model(model, expected)
+
+
+@pytest.mark.timeout(120)
+def test_a_cluster_left_without_workers_is_a_clear_error_in_bounded_time():
+    X = wide(2)
+    with local(n_workers=1) as cluster, dask_distributed.Client(cluster) as c:
+        def empty_the_cluster(progress):
+            if progress.stage == 1 and progress.iteration == 1:
+                cluster.scale(0)
+        start = time.monotonic()
+        with pytest.raises(ValueError, match="no worker"):
+            distributed.fit(X, c, callback=empty_the_cluster, lost_after=3, **FAST)
+        assert time.monotonic() - start < 60
