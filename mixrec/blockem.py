@@ -18,6 +18,7 @@ Nothing here imports dask: the client's own methods do the work, and ``distribut
 hands in dask's ``wait``.
 """
 import asyncio
+import gc
 import time
 
 import numpy as np
@@ -60,6 +61,9 @@ class Cluster:
     def __init__(self, client, wait, timeout=TIMEOUT, lost_after=LOST_AFTER):
         self.client, self._wait = client, wait
         self.timeout, self.lost_after = float(timeout), float(lost_after)
+        # what this client has put into the cluster (arrays in task arguments, scattered
+        # values) and taken out of it (values gathered): the benchmark's account
+        self.bytes_sent = self.bytes_received = 0
 
     def workers(self):
         """The workers' addresses, sorted."""
@@ -72,14 +76,15 @@ class Cluster:
         """``function(*args)`` on a worker, at ``home`` while that worker lives (a block's
         work stays where the block is: the block never travels), elsewhere after."""
         where = {} if home is None else {"workers": [home], "allow_other_workers": True}
+        self.bytes_sent += _nbytes(args)
         return self.client.submit(function, *args, pure=False, **where)
 
-    def scatter(self, value, home=None):
-        """A future of ``value``: on every worker, or on ``home`` only (LostBlocks when that
-        worker is gone: the blocks it held are lost too)."""
-        where = {"broadcast": True} if home is None else {"workers": [home]}
+    def scatter(self, value, home):
+        """A future of ``value`` on the worker ``home`` (LostBlocks when that worker is
+        gone: the blocks it held are lost too)."""
+        self.bytes_sent += _nbytes(value)
         try:
-            (future,) = self.client.scatter([value], hash=False, **where)
+            (future,) = self.client.scatter([value], hash=False, workers=[home])
         except KeyError as err:  # the scheduler no longer knows the worker
             raise LostBlocks(f"the cluster lost the worker {err}") from err
         return future
@@ -88,7 +93,8 @@ class Cluster:
         """``value`` as an argument of tasks: itself when small (it rides with the tasks,
         the quickest way), else a future of it on one worker, which the tasks fetch."""
         if _nbytes(value) <= SEND_BYTES:
-            return value
+            return value  # counted with each task that takes it
+        self.bytes_sent += _nbytes(value)
         (future,) = self.client.scatter([value], hash=False, direct=True)
         return future
 
@@ -131,13 +137,23 @@ class Cluster:
     def get(self, futures):
         """The value of a future, or the values of a list of futures (bounded)."""
         if not isinstance(futures, list):
-            return self._bounded(lambda: futures.result(timeout=POLL))
-        self.wait(futures)
-        return self._bounded(lambda: self.client.gather(futures))
+            value = self._bounded(lambda: futures.result(timeout=POLL))
+        else:
+            self.wait(futures)
+            value = self._bounded(lambda: self.client.gather(futures))
+        self.bytes_received += _nbytes(value)
+        return value
+
+
+def let_go():
+    """Collect the reference cycles Dask's client leaves behind, which hold futures (and so
+    the workers' data: an iteration's posteriors or means) until Python's collector gets to
+    them; the young generations only, which is where they are: a fraction of a millisecond."""
+    gc.collect(1)
 
 
 def _nbytes(value):
-    """Bytes of the arrays in a value (nested tuples and lists)."""
+    """Bytes of the arrays in a value (nested tuples and lists; a future's are not here)."""
     if isinstance(value, np.ndarray):
         return value.nbytes
     if isinstance(value, (tuple, list)):
@@ -269,12 +285,15 @@ def _posterior_rows(step, rows):
 def reduce_partials(cluster, partials, homes, in_order):
     """The sum of the blocks' Partials: in the users' order, block after block (a chain,
     each sum made where its block is; float32 sums then come out as the single machine's),
-    or in a tree where that order is not kept (``in_order`` False)."""
-    if len(partials) == 1:  # the Partial alone, not what stays on the block beside it
-        return cluster.submit(blocks.add_partials, None, partials[0], home=homes[0])
+    or in a tree where that order is not kept (``in_order`` False). Each Partial is first
+    taken from beside what stays on its block (posteriors, means), where the block is:
+    only Partials travel."""
+    alone = [cluster.submit(blocks.partial_of, partial, home=home)
+             for partial, home in zip(partials[:1] if in_order else partials, homes)]
     if not in_order:
-        return cluster.tree_sum(partials, blocks.add_partials)
-    total = partials[0]
+        return cluster.tree_sum(alone, blocks.add_partials) if len(alone) > 1 else \
+            cluster.submit(blocks.add_partials, None, alone[0], home=homes[0])
+    total = cluster.submit(blocks.add_partials, None, alone[0], home=homes[0])
     for partial, home in zip(partials[1:], homes[1:]):
         total = cluster.submit(blocks.add_partials, total, partial, home=home)
     return total
@@ -286,6 +305,7 @@ def row_loop(cluster, views, homes, starts, options, callback, d, centre, in_ord
     (K, 2 d) moments and the log-likelihoods come back, the posteriors stay on the
     workers (``Posteriors``). One round trip an iteration."""
     def estep_and_moments(stack, log_pattern, weight, n_groups):
+        let_go()
         sent = cluster.send((stack, log_pattern))
         steps = [cluster.submit(blocks.row_step, view, sent, weight, n_groups,
                                 in_order and b > 0, home=home)
@@ -357,6 +377,7 @@ def column_loop(cluster, views, homes, centre, item_stats, post_start, K, option
                                           options["min_variance"], options["mean_prior"])
 
     def estep_and_moments(stack, log_pattern, weight, n_groups):
+        let_go()
         keep = None
         if state["stopped"]:
             still = [p for p in range(len(state["going"])) if p not in state["stopped"]]

@@ -2,8 +2,10 @@
 
 A block is a contiguous range of users with every one of their ratings. The partitioned fit
 (``partitioned.py``) maps the functions below over the blocks, where they live, and adds up
-their small results in a tree: no function here sees more than its block and arrays of
-O((n + d) x K) sent to it, and none changes its arguments (a new block is a new value).
+their small results (``Partial``: in a tree, or block after block where float32 sums must
+add up in the single machine's order): no function here sees more than its block and
+arrays of O((n + d) x K) sent to it, and none changes its arguments (a new block is a new
+value).
 Plain numpy and scipy, no cluster: each function is the single-machine fit's own step
 (``stages.py``, ``baseline.py``, ``mixtures.py``) restricted to a block, so that on the
 same ratings the sums over the blocks are the single-machine sums, in another order.
@@ -201,10 +203,9 @@ def _left(ratings, mean, bias, day_term):
     return left
 
 
-def add_seconds(a, b):
-    """The sum of the second items of two (block, small) pairs, or of such sums: a tree of
-    them adds up the small parts and never moves the blocks."""
-    return (a[1] if isinstance(a, tuple) else a) + (b[1] if isinstance(b, tuple) else b)
+def second_of(pair):
+    """The small second item of a (block, small) pair, taken out where the block is."""
+    return pair[1]
 
 
 def baseline_epoch(pair, mean, item_bias, user_reg, day_reg, d):
@@ -307,9 +308,9 @@ def nearest(block, target, step=1):
 
 
 def view(block, by_columns, centre, cuts):
-    """The block's residuals summarised for a stage's EM (as ``stages``' ``_side``), a
-    list of ``products.Summary``, one per part of the users between ``cuts`` (numbered in
-    the whole matrix): users as rows (``by_columns`` False), or the transpose, items as
+    """The block's residuals summarised for a stage's EM (as ``stages``' ``_side``): a
+    View of one ``products.Summary`` per part of the users between ``cuts`` (numbered in
+    the whole matrix), users as rows (``by_columns`` False), or the transpose, items as
     rows and the part's users as columns."""
     n_rows = len(block.indptr) - 1
     inside = np.unique(np.concatenate([[0], cuts[(cuts > block.first) & (
@@ -343,7 +344,7 @@ def sampled_rows(block, step, low, high):
 
 def sampled_part(d, centre, *pieces):
     """One part of the taste groups' sample, users as rows, from its blocks' pieces
-    (``sampled_rows``), in order: a one-summary list, as ``view``'s."""
+    (``sampled_rows``), in order: a View of one summary."""
     sizes = np.concatenate([p[0] for p in pieces])
     indptr = np.concatenate([[0], np.cumsum(sizes)])
     return View([_summary(indptr, np.concatenate([p[1] for p in pieces]),
@@ -393,7 +394,8 @@ def _sums(summary, stats):
 
 
 def moments_of(total, d, centre):
-    """``em.Moments`` from a summed Partial of ``moments_partial``s."""
+    """``em.Moments`` from the sum of the blocks' Partials of moments (``row_start``,
+    ``row_step``)."""
     folded = np.asarray(total.folded, dtype=float)
     sq_norm, n_obs, weight, n = total.plain
     return em.Moments(folded[:, :d], folded[:, d:], sq_norm, n_obs, weight, int(n), centre)

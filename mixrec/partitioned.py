@@ -3,7 +3,8 @@
 The ratings sit on the workers in blocks of users (``DistributedRatings``), each block in
 two places (its home and a copy on another worker). ``PartitionedState`` answers what
 ``stages.fit_state`` asks of a state, and every step is a map of ``blocks.py``'s functions
-over the blocks, where they live, and a tree-sum of small results:
+over the blocks, where they live, and a sum of small results (in a tree, or block after
+block where float32 sums must add up in the single machine's order):
 
 - the baseline: per-item sums on each block, added up, then per-user and per-(user, day)
   biases within each block: an epoch moves the (d,) item biases out and (d,) sums back;
@@ -55,6 +56,7 @@ class Retried(UserWarning):
     """The fit lost a worker and ran a step again from the blocks' copies (the model is
     the same: every step is deterministic)."""
 
+
 def fit(ratings, cluster, options, seed, callback, pattern_dir=None):
     """``stages.fit_state`` on a PartitionedState of these ratings (a DistributedRatings),
     its every wait bounded by ``cluster``'s: the Model.
@@ -69,8 +71,8 @@ def fit(ratings, cluster, options, seed, callback, pattern_dir=None):
 
 class PartitionedState:
     """``stages.FitState``'s answers (see ``stages.fit_state``) on blocks of users held by a
-    cluster's workers: each step a map over the blocks and a tree-sum, no rating brought to
-    the client.
+    cluster's workers: each step a map over the blocks and a sum, no rating brought to the
+    client.
 
     Attributes
     ----------
@@ -159,7 +161,7 @@ class PartitionedState:
                 piece = cluster.submit(blocks.unpack, copy, home=kept_at[0])
                 cluster.wait([piece])
                 where, copy = holders(cluster, piece, workers), None
-            if not holders(cluster, copy, workers):
+            if not set(holders(cluster, copy, workers)) - set(where):  # none elsewhere
                 copy = copy_elsewhere(cluster, piece, where, workers)
             self.roots[b] = [piece, copy]
             self.homes[b] = where[0] if where else None
@@ -170,8 +172,8 @@ class PartitionedState:
         cluster, options, d = self.cluster, self.options, self.shape[1]
         pieces = [pair[0] for pair in self.roots]
         cluster.wait(pieces)
-        where = cluster.client.who_has(pieces)
-        self.homes = [(where.get(piece.key) or [None])[0] for piece in pieces]
+        workers = cluster.workers()
+        self.homes = [(holders(cluster, piece, workers) or [None])[0] for piece in pieces]
         totals = cluster.get(cluster.tree_sum(
             [cluster.submit(blocks.totals, piece, home=home)
              for piece, home in self._pieces()], blocks.add_totals))
@@ -232,9 +234,9 @@ class PartitionedState:
 
     def _sum_of_seconds(self, pairs):
         """The sum of the second items of the blocks' (block, small) pairs, in a tree."""
-        if len(pairs) == 1:
-            return self.cluster.submit(blocks.add_seconds, pairs[0], 0.0, home=self.homes[0])
-        return self.cluster.tree_sum(pairs, blocks.add_seconds)
+        seconds = [self.cluster.submit(blocks.second_of, pair, home=home)
+                   for pair, home in zip(pairs, self.homes)]  # the blocks stay where they are
+        return self.cluster.tree_sum(seconds, np.add)
 
     # -- stages
 
