@@ -118,8 +118,8 @@ def ratings_of(piece):
     X = as_ratings_matrix(piece.X)
     if X.nnz and np.abs(X.data).max() > stages.MAX_RATING:
         raise ValueError(f"X holds a rating of magnitude {np.abs(X.data).max():.3g}: ratings "
-                         f"must lie within +-{stages.MAX_RATING:g}, so that their squares "
-                         "fit float64")
+                         f"must lie within +-{stages.MAX_RATING:g}, which the model's "
+                         "float32 factors hold (rescale them)")
     return X, piece.times
 
 
@@ -134,19 +134,23 @@ class Totals(NamedTuple):
     low: float
     high: float
     item_count: np.ndarray  # (d,) int64
+    n_rated: int = 0  # users with a rating (``options.capacity``'s count)
+    dated: int = 0  # ratings with a known timestamp
 
 
 def totals(piece):
     """The piece's Totals (an empty piece's low and high are +inf and -inf)."""
-    X, _ = ratings_of(piece)
+    X, times = ratings_of(piece)
     return Totals(X.nnz, float(X.data.sum()), float(X.data.min()) if X.nnz else np.inf,
                   float(X.data.max()) if X.nnz else -np.inf,
-                  np.bincount(X.indices, minlength=X.shape[1]))
+                  np.bincount(X.indices, minlength=X.shape[1]),
+                  int(np.count_nonzero(np.diff(X.indptr))),
+                  0 if times is None else int(np.count_nonzero(np.isfinite(times))))
 
 
 def add_totals(a, b):
     return Totals(a.nnz + b.nnz, a.total + b.total, min(a.low, b.low), max(a.high, b.high),
-                  a.item_count + b.item_count)
+                  a.item_count + b.item_count, a.n_rated + b.n_rated, a.dated + b.dated)
 
 
 class BaselineBlock(NamedTuple):
@@ -166,14 +170,16 @@ class BaselineBlock(NamedTuple):
                       # less, at the peak of a worker's memory)
 
 
-def baseline_start(piece, mean):
-    """``(BaselineBlock, partial item sums (d,))`` before the first epoch: biases at 0.
+def baseline_start(piece, mean, days=True):
+    """``(BaselineBlock, partial item sums (d,))`` before the first epoch: biases at 0;
+    ``days`` False: no bias per user and day, whatever the piece's timestamps.
 
     The (user, day) table is the block's own: a user's days are all in its block. It comes
     from ``baseline.fit`` without epochs (its day groups, biases at 0) and each rating's
     row of it from ``baseline.day_index``.
     """
     X, times = ratings_of(piece)
+    times = times if days else None
     n_rows, d = X.shape
     rows = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(X.indptr))
     cols = X.indices.astype(np.int32, copy=False)

@@ -38,7 +38,9 @@ from mixrec.partitioned import Retried
 from mixrec.partitioned import fit as fit_partitioned
 from mixrec.ratings import finite_column
 from mixrec.ratings import RepeatedPair, build
-from mixrec.options import check_hyper_parameters
+from mixrec.baseline import check_times
+from mixrec.ensemble import use_day_biases
+from mixrec.options import check_hyper_parameters, resolved
 
 __all__ = ["DistributedRatings", "Posteriors", "Retried", "close", "connect", "fill_matrix", "fit",
            "from_frame", "local_cluster", "predict", "read_ratings", "run", "run_many",
@@ -306,9 +308,7 @@ def _seconds(values, name):
         times = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must hold timestamps in seconds: {err}") from None
-    if np.isinf(times).any():
-        raise ValueError(f"{name} must hold finite seconds (or nothing: unknown), not inf")
-    return times
+    return check_times(times, len(times), name)  # NaN or 1900 to 2200, as load_ratings
 
 
 def _share(coded, b):
@@ -349,7 +349,16 @@ def _nearest_rating(piece, target):
 
 def fit(X, client=None, *, seed=0, callback=None, times=None, n_blocks=None,
         pattern_dir=None, timeout=TIMEOUT, lost_after=LOST_AFTER, **hyper_parameters):
-    """``mixrec.fit`` on a Dask cluster, the ratings partitioned over its workers.
+    """The stages' model of ``mixrec.fit`` on a Dask cluster, the ratings partitioned over
+    its workers: the same model as ``mixrec.fit(X, times=times, blend_holdout=0, ...)`` on
+    one machine, the baseline and the stages of mixtures summed, with no neighbour stage
+    and no blend (those are fitted on one machine only).
+
+    The choices the single machine makes from the data are made as it makes them: the item
+    stages' capacity (``options.capacity``) from the blocks' counts; with timestamps and
+    ``day_biases=None``, whether to keep a bias per user and day is judged on held-out
+    ratings (``ensemble.use_day_biases``) when the ratings are in memory here, and must be
+    said (``day_biases=True`` or ``False``) for ratings already on the cluster.
 
     Parameters
     ----------
@@ -359,7 +368,10 @@ def fit(X, client=None, *, seed=0, callback=None, times=None, n_blocks=None,
     client : dask.distributed.Client or None
         Needed for ratings in memory; implied by a DistributedRatings.
     seed, callback, **hyper_parameters
-        As ``mixrec.fit``'s.
+        As ``mixrec.fit``'s. ``blend_holdout`` defaults to 0 here (the stages' model); any
+        other value is a ValueError, since the blend is not fitted on a cluster. The
+        learned pseudo-counts (``user_reg=None``, ``item_reg=None``) are single-machine
+        only too.
     pattern_dir : str or None
         Where the model's rating pattern is written before it is mapped into memory
         (``partitioned.fit``); the system's temporary folder by default.
@@ -370,11 +382,20 @@ def fit(X, client=None, *, seed=0, callback=None, times=None, n_blocks=None,
     Returns
     -------
     Model
-        The same model as ``mixrec.fit`` on the same ratings (to float32 rounding: the
-        blocks' products are summed in another order). Its ``rated_indices`` is a
-        read-only ``np.memmap``.
+        The stages' model (no blend: ``model.blend_weights`` is empty), the same as one
+        machine's with ``blend_holdout=0`` to float32 rounding (the blocks' products may be
+        summed in another order). Its ``rated_indices`` is a read-only ``np.memmap``.
     """
     options = check_hyper_parameters(hyper_parameters, seed)
+    if options["blend_holdout"] != 0 and "blend_holdout" in hyper_parameters:
+        raise ValueError(f"blend_holdout = {options['blend_holdout']:g}: a cluster fits the "
+                         "stages' model only, with no neighbour stage and no blend; pass "
+                         "blend_holdout=0 (the default on a cluster), or fit on one machine")
+    options["blend_holdout"] = 0.0
+    for name in ("user_reg", "item_reg"):
+        if options[name] is None:
+            raise ValueError(f"{name}=None (a learned pseudo-count) is fitted on one machine "
+                             "only: give a cluster fit a number")
     timeout = common.check_number("timeout", timeout, positive=True)
     lost_after = common.check_number("lost_after", lost_after, positive=True)
     if pattern_dir is not None and not os.path.isdir(pattern_dir):
@@ -389,8 +410,13 @@ def fit(X, client=None, *, seed=0, callback=None, times=None, n_blocks=None,
     else:
         X = stages.check_training(X)
         times = stages.check_times(times, X)
+        # what ensemble.fit chooses from the data, chosen here the same way: the client
+        # holds these ratings anyway
+        options = resolved(options, int(np.count_nonzero(np.diff(X.indptr))), X.nnz)
+        stages.check_sizes(options, X.shape)
+        options["day_biases"] = use_day_biases(X, times, options)
         ratings = scatter_ratings(client, X, n_blocks=n_blocks, stored_zeros=True,
-                                  times=times)
+                                  times=times if options["day_biases"] else None)
     cluster = _cluster(ratings.client, timeout, lost_after)
     return fit_partitioned(ratings, cluster, options, seed, callback, pattern_dir)
 

@@ -19,6 +19,12 @@ block where float32 sums must add up in the single machine's order):
   the model keeps, is written block by block to a file mapped into memory, never held in
   the client's RAM; the last stage's supports are summed over the blocks.
 
+The choices the single machine makes from the data are made the same way (``options.py``):
+the item stages' capacity from the blocks' counts of ratings and of users who rated; a bias
+per user and day when ``day_biases`` says so (True, or None resolved before, see
+``distributed.fit``). The model is the stages' model, ``ensemble.fit(..., blend_holdout=0)``'s:
+no neighbour stage, no blend.
+
 The client holds the ids, the baseline, the factors and the model; no process holds all the
 ratings. The EM on the blocks and the cluster's machinery are ``blockem.py``'s; nothing
 here imports dask.
@@ -41,7 +47,8 @@ from mixrec import blocks, mixtures, stages
 from mixrec.baseline import Baseline
 from mixrec.blockem import (LostBlocks, add_pairs, column_loop, copy_elsewhere, holders,
                             reduce_partials, row_loop, row_starts)
-from mixrec.model import ITEMS_AS_ROWS, USERS_AS_ROWS
+from mixrec.model import ITEMS_AS_ROWS, SCALE_RANGE, USERS_AS_ROWS
+from mixrec.options import resolved
 
 # Retries of a step after a lost worker, per fit.
 RETRIES = 3
@@ -66,7 +73,7 @@ def fit(ratings, cluster, options, seed, callback, pattern_dir=None):
     its pages live on disk, not in the client's RAM). None: the system's temporary folder.
     """
     state = PartitionedState(ratings, cluster, options, pattern_dir)
-    return stages.fit_state(state, options, seed, callback)
+    return stages.fit_state(state, state.options, seed, callback)
 
 
 class PartitionedState:
@@ -76,6 +83,9 @@ class PartitionedState:
 
     Attributes
     ----------
+    options : dict
+        The options given, the item stages' capacity resolved from the blocks' counts
+        (``options.resolved``) and ``day_biases`` True or False.
     shape, nnz, rating_range, baseline, cold_var, scale, rated_indptr
         As ``stages.FitState``'s; ``rated_indices`` is set by ``assemble``, a file mapped
         into memory.
@@ -180,9 +190,10 @@ class PartitionedState:
         if totals.nnz == 0:
             raise ValueError("X holds no rating: there is nothing to fit")
         self.nnz, self.rating_range = totals.nnz, np.array([totals.low, totals.high])
+        self.options = options = self._resolved(totals)
         mean = totals.total / totals.nnz
-        out = [cluster.submit(blocks.baseline_start, piece, mean, home=home)
-               for piece, home in self._pieces()]
+        out = [cluster.submit(blocks.baseline_start, piece, mean, options["day_biases"],
+                              home=home) for piece, home in self._pieces()]
         item_bias = np.zeros(d)
         for _ in range(options["bias_epochs"]):
             sums = cluster.get(self._sum_of_seconds(out))
@@ -195,8 +206,23 @@ class PartitionedState:
                  for pair, first, home in zip(out, self.bounds, self.homes)]
         user_bias, day_users, days, day_bias = (np.concatenate(a) for a in zip(
             *cluster.get(parts)))
-        self.baseline = Baseline(mean, user_bias, item_bias, day_users, days, day_bias)
+        self.baseline = Baseline(mean, user_bias, item_bias, day_users, days, day_bias,
+                                 float(options["user_reg"]), float(options["item_reg"]),
+                                 float(options["day_reg"]))
         self._make_blocks(parts)
+
+    def _resolved(self, totals):
+        """The options with what the single machine chooses from the data chosen from the
+        blocks' totals: the item stages' capacity; ``day_biases`` True only where asked
+        and some rating has a timestamp."""
+        options = resolved(self.options, totals.n_rated, totals.nnz)
+        if options["day_biases"] is None and totals.dated:
+            raise ValueError("day_biases=None (the day biases kept if they predict held-out "
+                             "ratings better) is chosen on one machine: for ratings on the "
+                             "cluster with timestamps, pass day_biases=True or False")
+        if options["day_biases"] is True and not totals.dated:
+            raise ValueError("day_biases=True needs the ratings' timestamps (times=)")
+        return {**options, "day_biases": bool(options["day_biases"])}
 
     def _make_blocks(self, parts=None):
         """The blocks' residuals from their ratings, the baseline (its parts on the blocks,
@@ -218,6 +244,11 @@ class PartitionedState:
             self.cold_var = float(squares / self.nnz)
             # in units of the baseline's residual spread, as stages.FitState
             self.scale = float(np.sqrt(self.cold_var)) if self.cold_var > 0 else 1.0
+            if not SCALE_RANGE[0] <= self.scale <= SCALE_RANGE[1]:
+                raise ValueError(f"the ratings' spread around the baseline is "
+                                 f"{self.scale:.3g}: it must lie in [{SCALE_RANGE[0]:g}, "
+                                 f"{SCALE_RANGE[1]:g}] for the model to hold it (rescale "
+                                 "the ratings)")
         current = [cluster.submit(blocks.residual_block, piece, fitted.mean, sent, part,
                                   self.scale, home=home)
                    for (piece, home), part in zip(self._pieces(), parts)]

@@ -43,7 +43,9 @@ def fit(X, *, seed=0, callback=None, times=None, client=None, **hyper_parameters
         entries as a canonical CSR array: the baseline then learns a bias per user and day.
     client : dask.distributed.Client or None
         Fit on a Dask cluster (``distributed.fit``), the ratings partitioned over its
-        workers: the same model.
+        workers: the stages' model, the same as this function's with ``blend_holdout=0``
+        on one machine (no neighbour stage, no blend; a ``blend_holdout`` other than 0 is
+        a ValueError there).
     **hyper_parameters
         Any of ``options.DEFAULTS``.
 

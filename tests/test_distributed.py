@@ -51,6 +51,18 @@ def wide(seed=4):
     return planted(seed, n=24_000, d=80, n_ratings=72_000)
 
 
+def moody(X, seed=0):
+    """X with a mood per user and day (two days each), and its timestamps: ratings whose
+    day biases the single machine's choice keeps."""
+    rng = np.random.RandomState(seed)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    day = rng.randint(0, 2, X.nnz)
+    mood = rng.normal(0, 1, (X.shape[0], 2))
+    X = X.copy()
+    X.data = X.data + mood[rows, day]
+    return X, (rows * 3 + day) * 86400.0 + rng.randint(0, 80_000, X.nnz)
+
+
 def pairs(n, d, m=5000, seed=0):
     rng = np.random.RandomState(seed)
     return rng.randint(0, n, m), rng.randint(0, d, m)
@@ -169,20 +181,43 @@ def test_a_packed_copy_gives_its_piece_back_bit_for_bit():
 
 @pytest.mark.timeout(240)
 def test_the_recommender_on_the_cluster_is_the_single_process_model(client, monkeypatch):
-    X = wide()
-    times = np.arange(X.nnz, dtype=float) * 3000.0
-    alone = mixrec.fit(X, times=times, **FAST)
+    """The cluster fits the stages' model: ``mixrec.fit(..., blend_holdout=0)``'s on one
+    machine, with the capacity (item_components, item_stages) and the day biases chosen
+    from the data as one machine chooses them."""
+    X, times = moody(wide())
+    cheap = {k: v for k, v in FAST.items() if k not in ("item_stages", "blend_holdout")}
+    alone = mixrec.fit(X, times=times, blend_holdout=0, **cheap)
+    assert alone.blend_weights.size == 0 and len(alone.day_bias) > 0  # the days kept
     seen = []
-    spread = mixrec.fit(X, times=times, client=client, callback=seen.append, **FAST)
+    # blend_holdout left to its default: on a cluster, the stages' model
+    spread = mixrec.fit(X, times=times, client=client, callback=seen.append, **cheap)
     # the sums over users added in the single machine's order: its float32 sums, bit for
     # bit; what is left is float64 rounding (the baseline's sums, the Gram matrices)
     assert_same_model(spread, alone, rtol=1e-9)
+    assert spread.blend_weights.size == 0 and len(spread.stage_sides) == 3  # 4 x 2 + 1
     assert isinstance(spread.rated_indices, np.memmap)  # on disk, not in the client's RAM
-    assert {(p.stage, p.run) for p in seen} >= {(0, 1), (1, 1), (1, 2), (2, 1), (2, 2)}
+    assert {(p.stage, p.run) for p in seen} >= {(0, 1), (1, 1), (1, 2), (3, 1), (3, 2)}
+    assert {p.phase for p in seen} == {"fit"}
     # past IN_ORDER_BYTES the blocks' sums go up a tree: the same model to float32 rounding
     monkeypatch.setattr(partitioned, "IN_ORDER_BYTES", 0)
     tree = mixrec.fit(X, times=times, client=client, **FAST)
-    assert_same_model(tree, alone, rtol=1e-6)
+    assert_same_model(tree, mixrec.fit(X, times=times, **FAST), rtol=1e-6)
+
+
+@pytest.mark.timeout(120)
+def test_what_a_cluster_does_not_fit_is_said(client):
+    X = planted(1)
+    with pytest.raises(ValueError, match="blend_holdout = 0.1: a cluster fits the stages' "
+                                         "model only"):
+        mixrec.fit(X, client=client, blend_holdout=0.1)
+    with pytest.raises(ValueError, match="user_reg=None .* one machine only"):
+        mixrec.fit(X, client=client, user_reg=None, **FAST)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    ratings = distributed.scatter_ratings(client, X, times=rows * 90_000.0)
+    with pytest.raises(ValueError, match="pass day_biases=True or False"):
+        mixrec.fit(ratings, **FAST)
+    with pytest.raises(ValueError, match="day_biases=True needs the ratings' timestamps"):
+        mixrec.fit(distributed.scatter_ratings(client, X), day_biases=True, **FAST)
 
 
 @pytest.mark.timeout(240)
@@ -193,13 +228,15 @@ def test_ratings_read_on_the_workers_fit_as_the_file_read_here(client, tmp_path)
     path = tmp_path / "ratings.csv"
     # leading zeros: text ids, kept verbatim; ratings of 0; a timestamp per rating
     path.write_text("userId,movieId,rating,timestamp\n" + "".join(
-        f"{'0' if r % 7 == 0 else ''}{r},i{c},{v - 3:g},{(r * 13 + c) * 40_000}\n"
+        f"{'0' if r % 7 == 0 else ''}{r},i{c},{v - 3:g},{(r * 13 + c) * 20_000}\n"
         for r, c, v in zip(rows, X.indices, X.data)))
     ratings = distributed.read_ratings(client, str(path))
     Y, user_ids, item_ids, stamps = mixrec.load_ratings(path, timestamps=True)
     assert list(ratings.user_ids) == list(user_ids) and list(ratings.item_ids) == list(item_ids)
     assert len(ratings.pieces) == 2 and ratings.n == Y.shape[0] and ratings.d == Y.shape[1]
-    assert_same_model(mixrec.fit(ratings, **FAST), mixrec.fit(Y, times=stamps, **FAST))
+    # on the cluster, the day biases' choice must be said (it is made on held-out ratings)
+    assert_same_model(mixrec.fit(ratings, day_biases=True, **FAST),
+                      mixrec.fit(Y, times=stamps, day_biases=True, **FAST))
     # the course's EM on the same blocks
     mixture, post = common.init(Y, 3, seed=0)
     spread = distributed.run(ratings, mixture, None, tol=1e-6, max_iter=5)
@@ -269,7 +306,8 @@ def test_the_fit_completes_on_workers_too_small_for_a_replica_of_the_ratings(tmp
     (as each worker did when the ratings were replicated) peaks at R. Two workers limited
     to 60% of R fit the same ratings, partitioned, and neither passes its limit."""
     X = planted(9, n=32_768, d=300, n_ratings=4_000_000)  # four parts: two blocks of two
-    options = {"n_seeds": 1, "item_stages": 1, "user_stages": 0, "max_iter": 1}
+    options = {"n_seeds": 1, "item_stages": 1, "user_stages": 0, "max_iter": 1,
+               "blend_holdout": 0}  # the stages' model, which is what a cluster fits
     sparse.save_npz(tmp_path / "X.npz", X)
     code = ("import dask.distributed, scipy.sparse, mixrec\n"
             f"X = scipy.sparse.load_npz({str(tmp_path / 'X.npz')!r}).tocsr()\n"
