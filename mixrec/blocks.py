@@ -261,10 +261,21 @@ def _residual(piece, mean, item_bias, part):
 PREDICT_CHUNK = 1 << 20
 
 
-def residual_squares(piece, mean, item_bias, part):
-    """The sum of the squared residuals of the baseline over the piece (the residuals are
-    not kept: ``residual_block`` computes them again, scaled, once the scale is known)."""
-    return float(np.sum(_residual(piece, mean, item_bias, part)[1] ** 2))
+def residual_squares(piece, mean, item_bias, part, largest=None):
+    """The baseline's residuals over the piece, summarised for the scale (as
+    ``stages.root_mean_square``): ``(largest |residual|, sum of squares)``, or given the
+    largest over every block, the sum of ``(residual / largest) ** 2``. The residuals are
+    not kept: ``residual_block`` computes them again, scaled, once the scale is known."""
+    residual = _residual(piece, mean, item_bias, part)[1]
+    if largest is not None:
+        return float(np.sum((residual / largest) ** 2))
+    return (float(np.abs(residual).max()) if len(residual) else 0.0,
+            float(np.sum(residual ** 2)))
+
+
+def add_squares(a, b):
+    """Two blocks' ``residual_squares`` summaries added up: the larger largest, the sum."""
+    return max(a[0], b[0]), a[1] + b[1]
 
 
 def residual_block(piece, mean, item_bias, part, scale):

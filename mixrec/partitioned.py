@@ -222,6 +222,7 @@ class PartitionedState:
                              "cluster with timestamps, pass day_biases=True or False")
         if options["day_biases"] is True and not totals.dated:
             raise ValueError("day_biases=True needs the ratings' timestamps (times=)")
+        stages.check_sizes(options, self.shape)  # before any epoch, as on one machine
         return {**options, "day_biases": bool(options["day_biases"])}
 
     def _make_blocks(self, parts=None):
@@ -237,18 +238,25 @@ class PartitionedState:
                                                    self.homes)]
         sent = cluster.send(fitted.item_bias)
         if self.scale is None:
-            squares = cluster.get(cluster.tree_sum(
-                [cluster.submit(blocks.residual_squares, piece, fitted.mean, sent, part,
-                                home=home) for (piece, home), part in zip(self._pieces(), parts)],
-                np.add))
+            summaries = [cluster.submit(blocks.residual_squares, piece, fitted.mean, sent,
+                                        part, home=home)
+                         for (piece, home), part in zip(self._pieces(), parts)]
+            largest, squares = cluster.get(cluster.tree_sum(summaries, blocks.add_squares))
             self.cold_var = float(squares / self.nnz)
-            # in units of the baseline's residual spread, as stages.FitState
-            self.scale = float(np.sqrt(self.cold_var)) if self.cold_var > 0 else 1.0
+            # in units of the baseline's residual spread, as stages.FitState: its root mean
+            # square taken relative to the largest residual (stages.root_mean_square)
+            self.scale = 1.0
+            if largest > 0:
+                scaled = cluster.get(cluster.tree_sum(
+                    [cluster.submit(blocks.residual_squares, piece, fitted.mean, sent, part,
+                                    largest, home=home)
+                     for (piece, home), part in zip(self._pieces(), parts)], np.add))
+                self.scale = largest * float(np.sqrt(scaled / self.nnz))
             if not SCALE_RANGE[0] <= self.scale <= SCALE_RANGE[1]:
                 raise ValueError(f"the ratings' spread around the baseline is "
                                  f"{self.scale:.3g}: it must lie in [{SCALE_RANGE[0]:g}, "
-                                 f"{SCALE_RANGE[1]:g}] for the model to hold it (rescale "
-                                 "the ratings)")
+                                 f"{SCALE_RANGE[1]:g}] for the model's float32 factors to "
+                                 "hold it (rescale the ratings)")
         current = [cluster.submit(blocks.residual_block, piece, fitted.mean, sent, part,
                                   self.scale, home=home)
                    for (piece, home), part in zip(self._pieces(), parts)]

@@ -216,8 +216,17 @@ def test_what_a_cluster_does_not_fit_is_said(client):
     ratings = distributed.scatter_ratings(client, X, times=rows * 90_000.0)
     with pytest.raises(ValueError, match="pass day_biases=True or False"):
         mixrec.fit(ratings, **FAST)
+    untimed = distributed.scatter_ratings(client, X)
     with pytest.raises(ValueError, match="day_biases=True needs the ratings' timestamps"):
-        mixrec.fit(distributed.scatter_ratings(client, X), day_biases=True, **FAST)
+        mixrec.fit(untimed, day_biases=True, **FAST)
+    # what one machine refuses before any work, refused on the blocks before the baseline
+    with pytest.raises(ValueError, match="bias_epochs must be an integer in 0..10000"):
+        mixrec.fit(untimed, bias_epochs=10 ** 12, **FAST)
+    # the spread taken as one machine takes it, and refused as it is refused there
+    tiny = X * 1e-20
+    for where in ({}, {"client": client}):
+        with pytest.raises(ValueError, match="spread around the baseline is 1.*e-20"):
+            mixrec.fit(tiny, **where, **FAST)
 
 
 @pytest.mark.timeout(240)
