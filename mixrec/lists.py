@@ -14,9 +14,10 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from common import check_integer, check_pairs
+from mixrec import parts
 from mixrec.ratings import as_ratings_matrix
-from mixrec.serving import (NewUser, check_model_shapes, predict, scores_of_user,
-                            scores_of_users)
+from mixrec.serving import (NewUser, check_model_shapes, predict, predict_known,
+                            scores_of_user, scores_of_users)
 
 RANKINGS = {
     "relevance": "the chance of a relevant rating (that the user rates the item, and rates "
@@ -184,16 +185,18 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
     with_std = ranking != "rating"
 
     def block_scores(block):
-        pred, std = scores_of_users(model, block, with_std=with_std,
+        pred, std = scores_of_users(model, block, with_std=with_std, support=support,
                                     neighbour_stages=not shortlisted)
         key = ranking_key(model, pred, std, ranking)
         if shortlisted:
             key, pred = _rescored(model, block, key, std, _rated_of(indptr, indices, block),
-                                  n, ranking)
+                                  n, ranking, support)
         return key, pred
     # Neighbour stages cost a sum over (ratings x list length) per block of users; the
     # lists are instead drawn from a shortlist by the rest of the blend, rescored in full.
     shortlisted = bool(len(model.knn_item_index) or len(model.knn_user_index))
+    support = None if parts.summed(model) else parts.support_of(
+        model, pairs=len(users) * min(n + SHORTLIST, d) if shortlisted else 0)
     items, keys, scores = top_by_scores(block_scores, users, indptr, indices, d, n,
                                         bytes_per_entry=24 if with_std else 8)
     found = items >= 0
@@ -208,7 +211,7 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
 SHORTLIST = 40
 
 
-def _rescored(model, users, key, std, rated, n, ranking):
+def _rescored(model, users, key, std, rated, n, ranking, support):
     """The keys and predictions of each user's shortlist, every other item's key -inf.
 
     The shortlist is the ``n + SHORTLIST`` best unrated items by ``key`` (b, d), the key of
@@ -222,7 +225,7 @@ def _rescored(model, users, key, std, rated, n, ranking):
     shortlist = np.argpartition(-key, size - 1, axis=1)[:, :size] if size < d else \
         np.tile(np.arange(d), (b, 1))
     rows = np.repeat(np.arange(b), size)
-    pred_short = predict(model, users[rows], shortlist.ravel()).reshape(b, size)
+    pred_short = predict_known(model, users[rows], shortlist.ravel(), support).reshape(b, size)
     std_short = np.take_along_axis(std, shortlist, axis=1)
     out_key, out_pred = np.full((b, d), -np.inf), np.full((b, d), np.nan)
     np.put_along_axis(out_key, shortlist, ranking_key(model, pred_short, std_short, ranking,

@@ -250,12 +250,14 @@ class Residuals(NamedTuple):
     d: int
 
 
-def predict_pairs(lists, table, owners, users, items, null, by_item=True):
+def predict_pairs(lists, table, owners, users, items, null, by_item=True,
+                  transposed_table=None):
     """The neighbour stage's prediction of the residual at (user, item) pairs, shape (m,).
 
     ``owners`` are the targets whose lists serve each pair (the items for the item-based
     stage, the users for the user-based one), -1 where there is none (an unknown user or
     item, a new user for the user-based stage): 0 there, the null's own prediction.
+    ``transposed_table``: ``transposed(table)``, when the caller holds it.
 
     The residuals a pair averages are looked up in the row that holds them: the pair's
     user's (item-based), or the pair's item's in the table transposed (user-based; built
@@ -273,6 +275,8 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True):
         return out
     if by_item:
         held = table
+    elif transposed_table is not None:  # the caller's, for many calls
+        held = transposed_table
     elif len(valid) * (len(lists.index) / max(len(lists.indptr) - 1, 1)) > \
             TRANSPOSE_AT * len(table.values):
         held = transposed(table)

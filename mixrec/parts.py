@@ -7,7 +7,7 @@ blend weights weighs them; one without sums them (the models before the blend, a
 ``blend=False`` fits): then a pair's prediction is one product of all the columns, as it
 always was. Nothing here is clipped: ``serving`` clips to the rating range.
 """
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -46,20 +46,30 @@ def residuals_of(model):
 
 
 class Support(NamedTuple):
-    """What the blend's weights change with: log(1 + each user's and each item's training
-    ratings) less their means over the training ratings (``model.blend_centers``)."""
+    """What a call serving many pairs or blocks computes once: what the blend's weights
+    change with, log(1 + each user's and each item's training ratings) less their means
+    over the training ratings (``model.blend_centers``); and, for many pairs, the residuals
+    item by item, where the user neighbour stage looks them up."""
 
     users: np.ndarray  # (n,)
     items: np.ndarray  # (d,)
     center_user: float  # a user with no rating (a new one: log1p(count) - center_user)
     center_item: float
+    by_item: Optional[Residuals] = None
 
 
-def support_of(model):
-    """The model's ``Support`` (computed once per call: it counts the training ratings)."""
+def support_of(model, pairs=0):
+    """The model's ``Support`` for a call that predicts about ``pairs`` pairs: the residuals
+    transposed once when their lookups outnumber ``neighbours.TRANSPOSE_AT`` per residual
+    (else each lookup bisects its row)."""
     users, items = log_counts(model.rated_indptr, model.rated_indices, len(model.item_bias))
     center_user, center_item = (float(c) for c in model.blend_centers)
-    return Support(users - center_user, items - center_item, center_user, center_item)
+    n_users = max(len(model.knn_user_indptr) - 1, 1)
+    lookups = pairs * len(model.knn_user_index) / n_users
+    by_item = neighbours.transposed(residuals_of(model)) if len(model.knn_user_index) and \
+        lookups > neighbours.TRANSPOSE_AT * len(model.rated_residual) else None
+    return Support(users - center_user, items - center_item, center_user, center_item,
+                   by_item)
 
 
 def log_counts(indptr, indices, d):
@@ -90,9 +100,10 @@ def stage_columns(model, stage):
 # ---------------------------------------------------------------------------------------
 # At pairs
 
-def at_pairs(model, rows, cols, user_known, item_known, times=None):
+def at_pairs(model, rows, cols, user_known, item_known, times=None, by_item=None):
     """Each part at (user, item) pairs, shape (m, P): rows and cols looked up as given,
-    a side's terms 0 where it is not known."""
+    a side's terms 0 where it is not known; ``by_item``, the residuals item by item when
+    the caller holds them (``Support.by_item``)."""
     both = user_known & item_known
     out = np.zeros((len(rows), n_parts(model)))
     out[:, 0] = baseline.predict(baseline_of(model), np.where(user_known, rows, -1),
@@ -107,7 +118,8 @@ def at_pairs(model, rows, cols, user_known, item_known, times=None):
         for position, side, owners in ((-2, "item", cols), (-1, "user", rows)):
             owners = np.where(both, owners, -1)
             out[:, position] = scale * neighbours.predict_pairs(
-                lists_of(model, side), table, owners, rows, cols, null, by_item=side == "item")
+                lists_of(model, side), table, owners, rows, cols, null, by_item=side == "item",
+                transposed_table=by_item)
     return out
 
 
@@ -123,8 +135,8 @@ def blended_at_pairs(model, rows, cols, user_known, item_known, times=None, supp
     support = support_of(model) if support is None else support
     log_users = np.where(user_known, support.users[rows], -support.center_user)
     log_items = np.where(item_known, support.items[cols], -support.center_item)
-    return weigh(model, at_pairs(model, rows, cols, user_known, item_known, times).T,
-                 log_users, log_items)
+    return weigh(model, at_pairs(model, rows, cols, user_known, item_known, times,
+                                 support.by_item).T, log_users, log_items)
 
 
 def weigh(model, parts, log_users, log_items):

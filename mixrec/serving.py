@@ -64,12 +64,13 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
     pred = np.empty(len(rows))
     std = np.empty(len(rows)) if return_std else None
     terms = _spread_terms(model) if return_std else None  # once, not per chunk
+    support = parts.support_of(model, pairs=len(rows)) if not parts.summed(model) else None
     # pair by chunk, so that no temporary grows with the number of pairs: the outputs are
     # all that predict adds, whatever their number
     for start in range(0, len(rows), PAIRS_PER_CHUNK):
         chunk = slice(start, start + PAIRS_PER_CHUNK)
         found = _predict_chunk(model, rows[chunk], cols[chunk], unknown,
-                               None if times is None else times[chunk], terms)
+                               None if times is None else times[chunk], terms, support)
         pred[chunk] = found[0]
         if return_std:
             std[chunk] = found[1]
@@ -80,15 +81,21 @@ def predict(model, rows, cols, *, unknown=False, return_std=False, times=None):
 PAIRS_PER_CHUNK = 1 << 16
 
 
-def _predict_chunk(model, rows, cols, unknown, times, terms):
+def _predict_chunk(model, rows, cols, unknown, times, terms, support=None):
     """predict for one chunk of pairs (checked); the std too when given its terms."""
     rows, cols, user_known, item_known = _pairs(rows, cols, unknown)
-    pred = parts.blended_at_pairs(model, rows, cols, user_known, item_known, times)
+    pred = parts.blended_at_pairs(model, rows, cols, user_known, item_known, times, support)
     pred = np.clip(pred, *model.rating_range, out=pred)
     if terms is None:
         return pred, None
     var = _predictive_var(model, terms, rows, cols, user_known, item_known)
     return pred, np.sqrt(var) * float(model.std_factor)
+
+
+def predict_known(model, rows, cols, support):
+    """Clipped predictions of known, checked pairs (m,), with the model's ``parts.Support``
+    held by the caller (lists, block after block)."""
+    return _predict_chunk(model, rows, cols, False, None, None, support)[0]
 
 
 def check_model_shapes(model):
@@ -200,12 +207,12 @@ def scores_of_user(model, user, *, time=None, with_std=True):
     return scores, np.sqrt(_var_of_weights(model, weights)) * float(model.std_factor)
 
 
-def scores_of_users(model, users, *, with_std=True, neighbour_stages=True):
+def scores_of_users(model, users, *, with_std=True, neighbour_stages=True, support=None):
     """Predictions (and std, or zeros) of a block of training users for every item, (b, d)
     each, by matrix products (``neighbour_stages=False``: without them, as
-    ``parts.for_users``)."""
-    pred = np.clip(parts.for_users(model, users, neighbour_stages=neighbour_stages),
-                   *model.rating_range)
+    ``parts.for_users``; ``support``, the model's ``parts.Support`` for many blocks)."""
+    pred = np.clip(parts.for_users(model, users, support=support,
+                                   neighbour_stages=neighbour_stages), *model.rating_range)
     if not with_std:
         return pred, np.zeros_like(pred)
     weights = _last_weights(model)[users].astype(float)
