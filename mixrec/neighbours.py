@@ -290,19 +290,16 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True,
         owner = owners[pairs]
         first = lists.indptr[owner]
         length = lists.indptr[owner + 1] - first
-        width = int(length.max())
-        if width == 0:
-            continue
-        present = np.arange(width)[None, :] < length[:, None]
-        at = np.where(present, first[:, None] + np.arange(width)[None, :], 0)
-        neighbour = np.where(present, lists.index[at], 0)
+        entries = _entries(first, length)  # every (pair, neighbour), flat: no padding
+        pair_of = np.repeat(np.arange(len(pairs)), length)
+        neighbour = lists.index[entries]
         if held is None:  # the neighbours' rows of the user-major table
-            found, value = _bisect(table, neighbour, np.broadcast_to(
-                rows[pairs, None], neighbour.shape))
+            found, value = _bisect(table, neighbour, rows[pairs][pair_of])
         else:
-            found, value = _look_up(held, rows[pairs], neighbour)
-        weight = np.where(present & found, weights[at], 0.0)
-        out[pairs] = (weight * value).sum(axis=1) / (e_null + weight.sum(axis=1))
+            found, value = _look_up(held, rows[pairs], neighbour, pair_of)
+        weight = np.where(found, weights[entries], 0.0)
+        out[pairs] = np.bincount(pair_of, weight * value, minlength=len(pairs)) / (
+            e_null + np.bincount(pair_of, weight, minlength=len(pairs)))
     return out
 
 
@@ -338,27 +335,33 @@ def _chunks(sorted_rows, held):
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _look_up(held, rows, cols):
-    """``(found, value)`` of each row's entries at ``cols`` (m, w): rows (m,) sorted."""
+def _look_up(held, rows, cols, pair_of):
+    """``(found, value)`` of the entries (rows[pair_of], cols), each (e,): rows (m,) sorted."""
     distinct, local = np.unique(rows, return_inverse=True)
-    starts, stops = held.indptr[distinct], held.indptr[distinct + 1]
-    lengths = stops - starts
-    entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
-        int(lengths.sum()))
+    starts = held.indptr[distinct]
+    lengths = held.indptr[distinct + 1] - starts
+    entries = _entries(starts, lengths)
     owner = np.repeat(np.arange(len(distinct)), lengths)
+    row = local[pair_of]
     if len(distinct) * held.d <= DENSE_ENTRIES:
         block = np.full((len(distinct), held.d), np.nan, dtype=held.values.dtype)
         block[owner, held.indices[entries]] = held.values[entries]
-        value = block[local[:, None], cols].astype(float)
+        value = block[row, cols].astype(float)
         found = ~np.isnan(value)
         return found, np.where(found, value, 0.0)
     if len(entries) == 0:
         return np.zeros(cols.shape, dtype=bool), np.zeros(cols.shape)
     keys = owner.astype(np.int64) * held.d + held.indices[entries]  # sorted
-    wanted = local[:, None].astype(np.int64) * held.d + cols
+    wanted = row.astype(np.int64) * held.d + cols
     position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     found = keys[position] == wanted
     return found, np.where(found, held.values[entries[position]], 0.0)
+
+
+def _entries(starts, lengths):
+    """The positions starts[i] .. starts[i] + lengths[i] - 1 of every i, concatenated."""
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
 
 
 def _bisect(table, rows, cols):
