@@ -55,11 +55,14 @@ def _is_number(text):
 
 
 def peak_gb():
+    """This process's peak resident memory so far, GB (ru_maxrss, Linux's KiB)."""
     import resource  # Unix only
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
 def surprise_split(train_path, test_path):
+    """recommender.py's surprise: SVD, SVD++, BaselineOnly and KNNBaseline at their
+    defaults, each's RMSE over every TEST line (surprise's own fallback) and fit seconds."""
     import surprise
     train, test = read(train_path), read(test_path)
     scale = (train.rating.min(), train.rating.max())
@@ -86,6 +89,7 @@ def surprise_split(train_path, test_path):
 
 
 def surprise_svd(path):
+    """surprise SVD's fit seconds and peak memory on a (big) ratings file."""
     import surprise
     frame = read(path)
     reader = surprise.Reader(rating_scale=(frame.rating.min(), frame.rating.max()))
@@ -103,7 +107,6 @@ def myfm_split(train_path, test_path, rank=10, samples=512):
     features, the user's block also holds the items they rated and the item's the users who
     rated it (training file only, each row scaled by 1 / sqrt(its count))."""
     import myfm
-    from scipy import sparse
     train, test = read(train_path), read(test_path)
     users = {u: k for k, u in enumerate(train.user.unique())}
     items = {i: k for k, i in enumerate(train.item.unique())}
@@ -217,6 +220,7 @@ class Split:
                      self.train[hold].reset_index(drop=True))
 
     def rating_result(self, fit_s, pred, **extra):
+        """A rating predictor's dict (see above) from its predictions of TEST's lines."""
         err = np.asarray(pred, dtype=np.float64) - self.test.rating.values
         return {"fit_s": fit_s, "rmse": float(np.sqrt(np.mean(err ** 2))),
                 "rmse_warm": float(np.sqrt(np.mean(err[self.warm] ** 2))),
@@ -295,6 +299,7 @@ def tune_lists(split, grid, fit, recommend):
 
 
 def grid(**axes):
+    """Every combination of the axes' values, as a list of dicts."""
     out = [{}]
     for key, values in axes.items():
         out = [{**p, key: v} for p in out for v in values]
@@ -304,6 +309,9 @@ def grid(**axes):
 # -- scikit-surprise ----------------------------------------------------------------------
 
 def _surprise(split, name, make):
+    """A surprise algorithm (make(surprise)) on every TEST line; SVD++ skipped when its fit,
+    estimated from a subsample, is over --budget, and stopped there; KNNBaseline skipped
+    when its item x item matrix would pass KNN_LIMIT_BYTES."""
     import surprise
     reader = surprise.Reader(rating_scale=(split.low, split.high))
     trainset = surprise.Dataset.load_from_df(split.train, reader).build_full_trainset()
@@ -415,8 +423,8 @@ def _myfm(split, implicit):
     empty_test = sparse.csr_matrix((len(split.test), 0))
     if ordered:
         model = myfm.MyFMOrderedProbit(rank=10, random_seed=0)
-        model.fit(sparse.csr_matrix((len(tu), 0)), np.searchsorted(levels, split.train.rating.values),
-                  **common)
+        model.fit(sparse.csr_matrix((len(tu), 0)),
+                  np.searchsorted(levels, split.train.rating.values), **common)
         seconds = time.perf_counter() - start
         pred = model.predict_proba(empty_test, relations(su, si)) @ levels
     else:
@@ -508,6 +516,7 @@ def _lenskit_knn_lists(split):
 # -- cornac, implicit ---------------------------------------------------------------------
 
 def _cornac(split):
+    """cornac's MF (use_bias=True, seed 0; its other settings default) on every TEST line."""
     import cornac
     from cornac.models import MF
     data = list(split.train.itertuples(index=False, name=None))
@@ -545,6 +554,7 @@ def _implicit_als(split):
 
 
 def _version(module):
+    """The module's __version__ ("?" without one)."""
     import importlib
     return getattr(importlib.import_module(module), "__version__", "?")
 

@@ -76,7 +76,8 @@ THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS
 # The datasets
 
 def split_paths(data_dir, name):
-    """The (train, test) files of a dataset under data_dir ("dense": MovieLens's train)."""
+    """[train, test] of a dataset under data_dir (the folder of ``ml-latest-small/`` and
+    ``suite/``; "dense": MovieLens's), or None if either file is missing."""
     if name in ("ml-latest-small", "dense"):
         folder = os.path.join(data_dir, "ml-latest-small")
         paths = [os.path.join(folder, f"ratings_{part}.csv") for part in ("train", "test")]
@@ -125,23 +126,41 @@ def build_dense(train_path, folder, n_items=100, min_ratings=36, seed=0):
 # Measures shared by the children
 
 def cold_counts(rows, cols):
-    """How many test pairs lack their user, their item, either or both in training
-    (-1 marks an id the training file lacks)."""
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    return {"cold": int(np.sum((rows < 0) | (cols < 0))), "user_absent": int(np.sum(rows < 0)),
-            "item_absent": int(np.sum(cols < 0)), "both_absent": int(np.sum((rows < 0) & (cols < 0)))}
+    """How many test pairs lack their user, their item, either or both in training.
+
+    Parameters
+    ----------
+    rows, cols : array_like of int
+        The pairs' user and item indices, -1 for an id the training file lacks.
+
+    Returns
+    -------
+    dict
+        "cold" (either absent), "user_absent", "item_absent", "both_absent".
+    """
+    user, item = np.asarray(rows) < 0, np.asarray(cols) < 0
+    return {"cold": int(np.sum(user | item)), "user_absent": int(user.sum()),
+            "item_absent": int(item.sum()), "both_absent": int(np.sum(user & item))}
 
 
 def rmse_parts(pred, values, warm):
-    """RMSE on every line and on the warm ones (NaN if there are none)."""
+    """{"rmse": on every line, "rmse_warm": on the warm lines (NaN if none)}, given the
+    predictions, the ratings and the warm lines' mask."""
     err2 = (np.asarray(pred, dtype=float) - np.asarray(values, dtype=float)) ** 2
     return {"rmse": float(np.sqrt(err2.mean())),
             "rmse_warm": float(np.sqrt(err2[warm].mean())) if np.any(warm) else float("nan")}
 
 
 def relevant_pairs(rows, cols, values, rating_range):
-    """The relevant held-out pairs (warm, rating in the top quarter of the scale, the
-    project's rule) and the users judged (those with one)."""
+    """The relevant held-out pairs by the project's rule: warm, rated in the top quarter of
+    rating_range (``mixrec.lists.relevance_threshold``).
+
+    Returns
+    -------
+    rel_rows, rel_cols : ndarray of int
+    users : ndarray of int
+        The users judged (those with a relevant pair), sorted.
+    """
     keep = (rows >= 0) & (cols >= 0) & (np.asarray(values) >= relevance_threshold(rating_range))
     return rows[keep], cols[keep], np.unique(rows[keep])
 
@@ -176,8 +195,9 @@ def ease_weights(G, lam):
 
 
 def ease_lists(X, lam, users, max_items=None, n=N):
-    """EASE's top-n lists of these users from the 0/1 pattern of X (only the max_items most
-    rated items in B, ties to the lower index; the rest rank below them all, by index).
+    """EASE's top-n lists of these users (rows of X) from the 0/1 pattern of X, rated items
+    left out; only the max_items most rated items (ties: the lower index) enter B, the
+    others rank below them all, by index.
 
     Returns
     -------
@@ -199,7 +219,15 @@ def ease_lists(X, lam, users, max_items=None, n=N):
 
 
 def ease_child(train_path, test_path, max_items=None):
-    """EASE: lambda by validation NDCG@10 inside the training matrix, then test lists."""
+    """EASE's lists by the project's protocol: lambda (of EASE_LAMBDAS) by NDCG@10 on
+    ``mixrec.holdout(X, 0.1, seed=0)`` of the training matrix, then refitted on all of it.
+
+    Returns
+    -------
+    dict
+        "precision", "recall", "ndcg" at N on the test file, "n_users", "fit_s" (the refit
+        and its lists), "params", "items_used", "items", "validation", "validation_users".
+    """
     X, user_ids, item_ids = mixrec.load_ratings(train_path)
     span = (X.data.min(), X.data.max())
     X_fit, hidden = mixrec.holdout(X, 0.1, seed=0)
@@ -226,7 +254,17 @@ def ease_child(train_path, test_path, max_items=None):
 
 
 def mixrec_child(train_path, test_path, **options):
-    """mixrec's fit (timed from the loaded matrix), test scoring and lists, as a dict."""
+    """mixrec fitted with these options (none: its defaults) on train_path, judged on
+    test_path; a user or item the training file lacks scored by the baseline.
+
+    Returns
+    -------
+    dict
+        The fit's wall and CPU seconds (from the loaded matrix) and peak memory; the files'
+        counts; ``cold_counts``; ``rmse_parts``; the fractions within 1 and 2 predicted std
+        (all lines, and "_warm"); the model's choices; "lists" ({ranking: precision, recall,
+        NDCG at N}); with the defaults, "popular" (the most rated items' lists).
+    """
     found = ratingsfile.read(train_path)
     X, user_ids, item_ids = found.X, found.user_ids, found.item_ids
     has_times = "timestamp" in found.columns
@@ -274,7 +312,8 @@ def mixrec_child(train_path, test_path, **options):
 
 
 def peak_rss_bytes():
-    """This process's peak resident memory since reset_peak (Linux VmHWM; else ru_maxrss)."""
+    """This process's peak resident memory in bytes since ``reset_peak`` (Linux VmHWM;
+    elsewhere ru_maxrss, the peak since the start)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -299,18 +338,25 @@ def reset_peak():
 # Jobs: each a process of its own, at most --jobs at once, each with a time limit
 
 class Job:
-    """One measurement: argv run in a process of its own; its last stdout line is JSON."""
+    """One measurement: argv run in a process of its own, its last stdout line JSON,
+    killed (its process group) after timeout seconds; the costliest start first. Its result
+    goes to ``results[dataset][key]``."""
 
-    def __init__(self, dataset, key, argv, timeout, cost, env=None):
+    def __init__(self, dataset, key, argv, timeout, cost):
         self.dataset, self.key, self.argv, self.timeout = dataset, key, argv, timeout
-        self.cost, self.env = cost, env or {}
-        self.result, self.seconds = None, None
+        self.cost, self.result = cost, None
 
 
 def run_jobs(jobs, n_parallel, work, log=print):
-    """Run the jobs, the costliest first, n_parallel at once; a job past its timeout is
-    killed (its process group). Each job's output goes to work/DATASET/KEY.{json,log}; a
-    job whose JSON is already there is not run again. Returns the load averages seen."""
+    """Run the jobs, the costliest first, n_parallel at once, setting each one's result
+    (``_job_result``); each job's output goes to work/DATASET/KEY.{json,log}, and a job whose
+    JSON is already there is not run again.
+
+    Returns
+    -------
+    list of float
+        The 1-minute load averages seen, every 2 s.
+    """
     pending = sorted(jobs, key=lambda j: -j.cost)
     running, loads = [], [os.getloadavg()[0]]
     while pending or running:
@@ -327,13 +373,14 @@ def run_jobs(jobs, n_parallel, work, log=print):
             job.err = open(os.path.join(folder, job.key + ".log"), "w")
             job.stdout = open(job.out + ".part", "w")
             job.proc = subprocess.Popen(job.argv, stdout=job.stdout, stderr=job.err, cwd=ROOT,
-                                        env={**os.environ, **THREADS, **job.env},
+                                        env={**os.environ, **THREADS},
                                         start_new_session=True)
             job.start = time.perf_counter()
             log(f"  [{job.dataset}] {job.key}: started ({len(pending)} waiting)", flush=True)
             running.append(job)
-        time.sleep(2)
-        loads.append(os.getloadavg()[0])
+        if running:
+            time.sleep(2)
+            loads.append(os.getloadavg()[0])
         for job in list(running):
             elapsed = time.perf_counter() - job.start
             if job.proc.poll() is None and elapsed <= job.timeout:
@@ -342,7 +389,6 @@ def run_jobs(jobs, n_parallel, work, log=print):
                 os.killpg(job.proc.pid, 9)
                 job.proc.wait()
             running.remove(job)
-            job.seconds = elapsed
             job.stdout.close()
             job.err.close()
             job.result = _job_result(job, elapsed)
@@ -370,8 +416,15 @@ def _job_result(job, elapsed):
 
 
 def plan_jobs(name, train, test, peers, budget, peer_budget):
-    """Every job of one dataset: mixrec (default, and the stages alone) and EASE with time
-    limits from budget, the peers with peer_budget (see ``--budget``)."""
+    """Every job of a dataset: mixrec (its defaults; the stages alone), EASE, each method
+    of each library in peers ({library: python}). mixrec's jobs are killed at 6 x budget,
+    EASE's at 3 x budget; the peers get peer_budget (peers.py's --budget) and are killed
+    at twice that.
+
+    Returns
+    -------
+    list of Job
+    """
     me = [sys.executable, "-m", "benchmarks.suite", "--child"]
     jobs = [Job(name, "mixrec", me + ["mixrec", train, test], 6 * budget, COST["mixrec"]),
             Job(name, "stages", me + ["stages", train, test], 6 * budget, COST["stages"]),
@@ -390,6 +443,8 @@ def plan_jobs(name, train, test, peers, budget, peer_budget):
 # The run
 
 def main(argv=None):
+    """Run the benchmark (see the module's docstring) on argv (default sys.argv[1:]);
+    returns the exit status, 0 also without the data."""
     args = _parse_args(argv)
     if args.child:
         return _child(args.child)
@@ -443,6 +498,7 @@ def main(argv=None):
 
 
 def _parse_args(argv):
+    """The command line's options; --peer-budget as {dataset: seconds}."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--peers", default="all",
@@ -467,8 +523,9 @@ def _parse_args(argv):
                             (item.split("=") for item in args.peer_budget)}
     except ValueError:
         parser.error("--peer-budget takes NAME=SECONDS")
-    if set(args.peer_budget) - set(DATASETS):
-        parser.error(f"--peer-budget: unknown datasets {sorted(set(args.peer_budget) - set(DATASETS))}")
+    unknown = sorted(set(args.peer_budget) - set(DATASETS))
+    if unknown:
+        parser.error(f"--peer-budget: unknown datasets {unknown}")
     return args
 
 
@@ -503,11 +560,13 @@ def _peer_pythons(chosen, peers_dir):
 
 
 def _machine():
+    """The platform, processor, cores and Python, in a line."""
     return (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}")
 
 
 def _loads(loads):
+    """Load averages as text."""
     return " / ".join(f"{x:.1f}" for x in loads) + " (1, 5, 15 min)"
 
 
@@ -518,7 +577,8 @@ NAMES = {"mixrec": "mixrec (defaults)", "stages": "mixrec, stages alone (blend_h
 
 
 def rating_rows(entry):
-    """(name, figures) of every rating predictor of a dataset, and the skips."""
+    """The rating predictors of a dataset's entry ({key: a job's dict, or why there is
+    none}), best RMSE first, as (name, figures); and the skips, as (name, why)."""
     rows, skips = [], []
     for key, found in entry.items():
         if key in ("info", "ease"):
@@ -538,7 +598,7 @@ def rating_rows(entry):
 
 
 def list_rows(entry):
-    """(name, figures) of every list of a dataset, best NDCG first."""
+    """The lists of a dataset's entry, best NDCG first, as (name, figures)."""
     rows = []
     for key in ("mixrec", "stages"):
         if isinstance(entry.get(key), dict):
@@ -584,6 +644,8 @@ def rating_table(rows):
 
 
 def print_report(report):
+    """Print the report ({"meta", "datasets"}, as ``main`` builds it) as markdown: per dataset
+    its counts, the rating and list tables and the skips; then the machine and the run."""
     meta = report["meta"]
     for name, entry in report["datasets"].items():
         print(f"\n## {name}\n")
@@ -613,11 +675,8 @@ def print_report(report):
             seconds = f.get("s", f.get("fit_s", float("nan")))
             print(f"| {label} | {f['precision']:.4f} | {f['recall']:.4f} | {f['ndcg']:.4f} | "
                   f"{seconds:.1f} |")
-        for key in ("implicit-als", "lenskit-knn-lists", "ease"):
-            if isinstance(entry.get(key), str):
-                skips.append((key, entry[key]))
-            elif isinstance(entry.get(key), dict) and isinstance(entry[key].get("result"), str):
-                skips.append((entry[key]["name"], entry[key]["result"]))
+        if isinstance(entry.get("ease"), str):  # (the other skips are rating_rows')
+            skips.append(("ease", entry["ease"]))
         for label, why in skips:
             print(f"- {label}: {why}")
     print(f"\nMachine: {meta['machine']}; {meta['parallel_jobs']} jobs at once, one BLAS "
