@@ -3,8 +3,8 @@ practitioners use, all measured in one sitting.
 
     python -m benchmarks.suite [--datasets ml-latest-small movietweetings-100k filmtrust
                                 epinions-tang dense] [--peers all|none|surprise,myfm,...]
-                               [--budget 600] [--jobs 2] [--json FILE] [--work DIR]
-                               [--data-dir DIR] [--peers-dir DIR]
+                               [--budget 600] [--peer-budget NAME=S ...] [--jobs 2]
+                               [--json FILE] [--work DIR] [--data-dir DIR] [--peers-dir DIR]
 
 Per dataset, each in a process of its own (at most ``--jobs`` at once, one BLAS thread
 each):
@@ -22,12 +22,15 @@ each):
   of the training matrix, then refitted on all of it (Epinions: the 5000 most rated items).
 - The peers (``peers.py``, each method by its scratch venv's python: ``SURPRISE_PYTHON``,
   ``MYFM_PYTHON``, ``LENSKIT_PYTHON``, ``CORNAC_PYTHON``, ``IMPLICIT_PYTHON``, or
-  ``--peers-dir`` holding NAME/bin/python): each method killed at 2 x ``--budget``;
-  surprise SVD++ and myFM's draws stop at ``--budget`` themselves.
+  ``--peers-dir`` holding NAME/bin/python): each method killed at 2 x ``--budget``
+  (``--peer-budget NAME=S``: a dataset's own); SVD++ and myFM's draws stop at it
+  themselves, LensKit's list kNN is skipped when estimated over it.
 
 "dense" is derived from MovieLens ``ratings_train.csv`` alone: its 100 most rated items and
 the users with at least 36 ratings of them, split 90/10 by ``mixrec.split_lines`` (seed 0)
-into a temporary folder. Without the data folders the benchmark says so and exits 0.
+into a temporary folder. The data folder (``--data-dir``) defaults to ../shared/data beside
+the checkout. Without it the benchmark says so and exits 0; without a peer's environment it
+says so and goes on.
 """
 import argparse
 import datetime
