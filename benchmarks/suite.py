@@ -207,7 +207,7 @@ def ease_lists(X, lam, users, max_items=None, n=N):
     items : ndarray of int, shape (len(users), n)
     """
     X = sparse.csr_array((np.ones(X.nnz), X.indices, X.indptr), shape=X.shape)
-    d = X.shape[1]
+    users, d = np.asarray(users), X.shape[1]
     counts = np.bincount(X.indices, minlength=d)
     keep = np.sort(np.lexsort((np.arange(d), -counts))[:max_items or d])
     Xk = X[:, keep].tocsc()
@@ -215,10 +215,19 @@ def ease_lists(X, lam, users, max_items=None, n=N):
     Xk = Xk.tocsr()
 
     def block_scores(block):
-        key = np.full((len(block), d), -1e300)
-        key[:, keep] = Xk[block] @ B
-        return key, key
-    return top_by_scores(block_scores, np.asarray(users), X.indptr, X.indices, d, n)[0]
+        scores = Xk[block] @ B
+        return scores, scores
+    top = top_by_scores(block_scores, users, Xk.indptr, Xk.indices, len(keep), n)[0]
+    items = np.full((len(users), n), -1, dtype=np.int64)
+    items[:, :top.shape[1]] = np.where(top >= 0, keep[np.maximum(top, 0)], -1)
+    outside = np.setdiff1d(np.arange(d), keep)
+    for row in np.flatnonzero((items < 0).any(axis=1) & (len(outside) > 0)):
+        # B's unrated items are too few: the items outside B follow, by index
+        u, short = users[row], int(np.sum(items[row] < 0))
+        rated = X.indices[X.indptr[u]:X.indptr[u + 1]]
+        fill = outside[~np.isin(outside, rated)][:short]
+        items[row, n - short:n - short + len(fill)] = fill
+    return items
 
 
 def ease_child(train_path, test_path, max_items=None):

@@ -62,6 +62,25 @@ def test_ease_lists_leave_out_rated_items_and_rank_items_outside_b_last():
     assert full.tolist() == expected
 
 
+def test_ease_lists_equal_a_full_ranking_with_the_items_outside_b_last():
+    rng = np.random.RandomState(1)
+    R = (rng.uniform(size=(30, 25)) < 0.3) * rng.randint(1, 6, (30, 25))
+    R[3] = np.arange(25) < 20  # user 3 rates all but five items
+    X = sparse.csr_array(R.astype(float))
+    P = (X.toarray() > 0).astype(float)
+    counts = P.sum(0)
+    keep = np.sort(np.lexsort((np.arange(25), -counts))[:8])
+    B = np.zeros((25, 25))
+    B[np.ix_(keep, keep)] = suite.ease_weights(P[:, keep].T @ P[:, keep], 5.0)
+    users = np.arange(30)
+    found = suite.ease_lists(X, 5.0, users, max_items=8, n=10)
+    for u in users:
+        score = np.where(np.isin(np.arange(25), keep), P[u] @ B, -np.inf)
+        unrated = [i for i in range(25) if P[u, i] == 0]
+        expected = sorted(unrated, key=lambda i: (-score[i], i))[:10]
+        assert found[u].tolist() == expected + [-1] * (10 - len(expected))
+
+
 # ---------------------------------------------------------------------------------------
 # The measures
 
