@@ -33,6 +33,7 @@ the checkout. Without it the benchmark says so and exits 0; without a peer's env
 says so and goes on.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -326,24 +327,18 @@ def mixrec_child(train_path, test_path, **options):
 def peak_rss_bytes():
     """This process's peak resident memory in bytes since ``reset_peak`` (Linux VmHWM;
     elsewhere ru_maxrss, the peak since the start)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     import resource  # Unix only
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def reset_peak():
     """Restart VmHWM (Linux), so that the peak is the fit's (and what it holds)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 # ---------------------------------------------------------------------------------------
@@ -406,8 +401,8 @@ def run_jobs(jobs, n_parallel, work, log=print):
             job.result = _job_result(job, elapsed)
             with open(job.out, "w") as f:
                 json.dump(job.result, f, default=float)
-            state = job.result if isinstance(job.result, str) else "done"
-            log(f"  [{job.dataset}] {job.key}: {state} ({elapsed:.0f} s wall)", flush=True)
+            state = job.result if isinstance(job.result, str) else f"done ({elapsed:.0f} s wall)"
+            log(f"  [{job.dataset}] {job.key}: {state}", flush=True)
     return loads
 
 
@@ -631,13 +626,8 @@ def list_rows(entry):
 
 
 def rating_table(rows):
-    """The markdown table of the rating predictors' (name, figures), in their order;
-    a calibration outside the project's floors (WITHIN) is flagged "(!)".
-
-    Returns
-    -------
-    str
-    """
+    """The markdown table (str) of the rating predictors' (name, figures), in their order;
+    a calibration outside the project's floors (WITHIN) is flagged "(!)"."""
     out = ["| method | RMSE all lines | RMSE warm | within 1 std | within 2 std | fit s | "
            "CPU s | peak GB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, f in rows:
