@@ -61,6 +61,7 @@ ROOT = os.path.dirname(HERE)
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data")
 DATASETS = ("ml-latest-small", "movietweetings-100k", "filmtrust", "epinions-tang", "dense")
 N = 10
+PROBE = 50  # users whose lists time the rest's
 WITHIN = {"one": (0.64, 0.76), "two": (0.93, 0.97)}  # the project's calibration floors
 EASE_LAMBDAS = (1, 10, 50, 100, 200, 500, 1000, 2000, 5000)
 EASE_MAX_ITEMS = {"epinions-tang": 5000}
@@ -156,34 +157,17 @@ def rmse_parts(pred, values, warm):
 
 
 def relevant_pairs(rows, cols, values, rating_range):
-    """The relevant held-out pairs by the project's rule: warm, rated in the top quarter of
-    rating_range (``mixrec.lists.relevance_threshold``).
-
-    Returns
-    -------
-    rel_rows, rel_cols : ndarray of int
-    users : ndarray of int
-        The users judged (those with a relevant pair), sorted.
-    """
+    """The relevant held-out pairs (rel_rows, rel_cols) by the project's rule: warm, rated in
+    the top quarter of rating_range (``mixrec.lists.relevance_threshold``); and the users
+    judged (those with one), sorted."""
     keep = (rows >= 0) & (cols >= 0) & (np.asarray(values) >= relevance_threshold(rating_range))
     return rows[keep], cols[keep], np.unique(rows[keep])
 
 
 def ease_weights(G, lam):
-    """EASE's item x item weights from the Gram matrix ``G = X^T X`` of a 0/1 matrix X:
-    ``B = I - P diag(1 / diag P)``, ``P = (G + lam I)^-1`` (Cholesky, LAPACK dpotrf +
-    dpotri, float64), so ``diag B = 0``.
-
-    Parameters
-    ----------
-    G : ndarray of shape (k, k)
-    lam : float
-        The L2 penalty, > 0.
-
-    Returns
-    -------
-    B : ndarray of shape (k, k)
-    """
+    """EASE's item x item weights B (k, k) from the Gram matrix ``G = X^T X`` (k, k) of a
+    0/1 matrix X and the L2 penalty lam > 0: ``B = I - P diag(1 / diag P)``, ``P = (G +
+    lam I)^-1`` (Cholesky, LAPACK dpotrf + dpotri, float64), so ``diag B = 0``."""
     A = np.array(G, dtype=np.float64)
     A[np.diag_indices_from(A)] += lam
     c, info = lapack.dpotrf(A, lower=True, overwrite_a=True, clean=True)
@@ -266,9 +250,10 @@ def ease_child(train_path, test_path, max_items=None):
             "validation_users": int(len(relevant_pairs(*hidden, span)[2]))}
 
 
-def mixrec_child(train_path, test_path, **options):
+def mixrec_child(train_path, test_path, list_budget=np.inf, **options):
     """mixrec fitted with these options (none: its defaults) on train_path, judged on
-    test_path; a user or item the training file lacks scored by the baseline.
+    test_path; a user or item the training file lacks scored by the baseline. A ranking's
+    lists are skipped when estimated (from the first PROBE users') over list_budget seconds.
 
     Returns
     -------
@@ -309,7 +294,16 @@ def mixrec_child(train_path, test_path, **options):
     out["lists"] = {}
     for ranking in mixrec.RANKINGS:
         start = time.perf_counter()
-        lists = mixrec.top_n_all(model, X, N, ranking=ranking, users=users).items
+        lists = mixrec.top_n_all(model, X, N, ranking=ranking, users=users[:PROBE]).items
+        estimate = (time.perf_counter() - start) * len(users) / max(1, min(PROBE, len(users)))
+        if estimate > list_budget:
+            out["lists"][ranking] = (f"skipped: over budget ({len(users)} users' lists estimated "
+                                     f"at {estimate:.0f} s from {PROBE} users', budget "
+                                     f"{list_budget:.0f} s)")
+            continue
+        if len(users) > PROBE:
+            lists = np.vstack([lists, mixrec.top_n_all(model, X, N, ranking=ranking,
+                                                       users=users[PROBE:]).items])
         p, r, g = metrics.list_scores(lists, users, rel_rows, rel_cols, N)
         out["lists"][ranking] = {"precision": p, "recall": r, "ndcg": g,
                                  "n_users": int(len(users)), "s": time.perf_counter() - start}
@@ -424,17 +418,17 @@ def _job_result(job, elapsed):
 
 def plan_jobs(name, train, test, peers, budget, peer_budget):
     """Every job of a dataset: mixrec (its defaults; the stages alone), EASE, each method
-    of each library in peers ({library: python}). mixrec's jobs are killed at 6 x budget,
-    EASE's at 3 x budget; the peers get peer_budget (peers.py's --budget) and are killed
-    at twice that.
+    of each library in peers ({library: python}). mixrec's jobs skip a ranking's lists
+    estimated over budget and are killed at 6 x budget, EASE's at 3 x budget; the peers get
+    peer_budget (peers.py's --budget) and are killed at twice that.
 
     Returns
     -------
     list of Job
     """
     me = [sys.executable, "-m", "benchmarks.suite", "--child"]
-    jobs = [Job(name, "mixrec", me + ["mixrec", train, test], 6 * budget, COST["mixrec"]),
-            Job(name, "stages", me + ["stages", train, test], 6 * budget, COST["stages"]),
+    jobs = [Job(name, key, me + [key, train, test, str(budget)], 6 * budget, COST[key])
+            for key in ("mixrec", "stages")] + [
             Job(name, "ease", me + ["ease", train, test, str(EASE_MAX_ITEMS.get(name, 0))],
                 3 * budget, COST["ease"])]
     for library, python in peers.items():
@@ -542,7 +536,8 @@ def _child(argv):
     if what == "ease":
         found = ease_child(train, test, int(rest[0]) or None)
     else:
-        found = mixrec_child(train, test, **({"blend_holdout": 0.0} if what == "stages" else {}))
+        found = mixrec_child(train, test, float(rest[0]),
+                             **({"blend_holdout": 0.0} if what == "stages" else {}))
     print(json.dumps(found, default=float))
     return 0
 
@@ -566,14 +561,12 @@ def _peer_pythons(chosen, peers_dir):
     return found, missing
 
 
-def _machine():
-    """The platform, processor, cores and Python, in a line."""
+def _machine():  # the platform, processor, cores and Python
     return (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}")
 
 
-def _loads(loads):
-    """Load averages as text."""
+def _loads(loads):  # load averages as text
     return " / ".join(f"{x:.1f}" for x in loads) + " (1, 5, 15 min)"
 
 
@@ -610,7 +603,8 @@ def list_rows(entry):
     for key in ("mixrec", "stages"):
         if isinstance(entry.get(key), dict):
             for ranking, figures in entry[key]["lists"].items():
-                rows.append((f"{NAMES[key]}, by {ranking}", figures))
+                if isinstance(figures, dict):  # (print_report says the skips)
+                    rows.append((f"{NAMES[key]}, by {ranking}", figures))
     if isinstance(entry.get("mixrec"), dict):
         rows.append(("most popular (training ratings)", entry["mixrec"]["popular"]))
     if isinstance(entry.get("ease"), dict):
@@ -679,6 +673,11 @@ def print_report(report):
                   f"{seconds:.1f} |")
         if isinstance(entry.get("ease"), str):  # (the other skips are rating_rows')
             skips.append(("ease", entry["ease"]))
+        for key in ("mixrec", "stages"):
+            for ranking, why in (entry[key]["lists"] if isinstance(entry.get(key), dict)
+                                 else {}).items():
+                if isinstance(why, str):
+                    skips.append((f"{NAMES[key]}, by {ranking}", why))
         for label, why in skips:
             print(f"- {label}: {why}")
     print(f"\nMachine: {meta['machine']}; {meta['parallel_jobs']} jobs at once, one BLAS "

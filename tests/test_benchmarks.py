@@ -150,7 +150,8 @@ def _entry():
           "lists": {"relevance": lists}, "popular": {**lists, "ndcg": 0.25}}
     return {"info": {"peer_budget_s": 150.0},
             "mixrec": me,
-            "stages": {**me, "rmse": 0.95, "lists": {"relevance": {**lists, "ndcg": 0.2}}},
+            "stages": {**me, "rmse": 0.95, "lists": {"relevance": {**lists, "ndcg": 0.2},
+                                                      "rating": "skipped: over budget (lists)"}},
             "ease": {"precision": 0.2, "recall": 0.3, "ndcg": 0.4, "fit_s": 1.0,
                      "params": {"lambda": 100}, "items_used": 5, "items": 20},
             "svd": {"name": "surprise SVD", "result": {"rmse": 0.92, "rmse_warm": 0.9,
@@ -182,7 +183,8 @@ def test_the_rows_are_sorted_and_every_skip_said_once(capsys):
     out = capsys.readouterr().out
     assert "12 test lines, 3 of them cold (user absent 1, item absent 2)" in out
     assert "Peers' budget here: 150 s (not 300 s)." in out
-    assert out.count("over the time limit") == 1 and out.count("over budget") == 1
+    assert out.count("over the time limit") == 1 and out.count("over budget") == 2
+    assert f"- {suite.NAMES['stages']}, by rating: skipped: over budget (lists)" in out
     assert "| EASE (lambda 100, top 5 of 20 items) | 0.2000 | 0.3000 | 0.4000 | 1.0 |" in out
     assert "## y\n\nskipped: no files" in out and "- cornac: not measured" in out
 
