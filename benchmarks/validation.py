@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run by path: the checkout's root holds mixrec
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mixrec  # noqa: E402
-from mixrec import ratingsfile, serving, splits  # noqa: E402
+from mixrec import metrics, ratingsfile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DIR = os.path.join(HERE, "..", "..", "shared", "data")
@@ -53,14 +53,14 @@ __doc__ += "".join(f"\n- {name}: {changes or 'as they are'}" for name, changes i
 
 
 def held_out(path):
-    """The training file's 90% and its held-out 10%: (X, times or None, Holdout, times)."""
-    ratings = ratingsfile.read(path)
-    times = ratings.times if ratings.times is not None and np.isfinite(
-        ratings.times).any() else None
+    """The training file's 90% and its held-out 10%: (X, its times or None, the held-out
+    ratings as ``mixrec.holdout`` gives them, their times or None)."""
+    ratings = ratingsfile.read(path)  # with the merge policy's default for repeated pairs
+    times = ratings.times if np.isfinite(ratings.times).any() else None
     if times is None:
-        X, hidden = splits.holdout(ratings.X, 0.1, seed=0)
+        X, hidden = mixrec.holdout(ratings.X, 0.1, seed=0)
         return X, None, hidden, None
-    X, hidden, fit_times, hidden_times = splits.holdout(ratings.X, 0.1, seed=0, times=times)
+    X, hidden, fit_times, hidden_times = mixrec.holdout(ratings.X, 0.1, seed=0, times=times)
     return X, fit_times, hidden, hidden_times
 
 
@@ -72,12 +72,11 @@ def score(X, times, hidden, hidden_times, changes):
     wall, cpu = time.perf_counter(), time.process_time()
     model = mixrec.fit(X, times=times, seed=0, **changes)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    pred, std = serving.predict(model, hidden.rows, hidden.cols, return_std=True,
-                                times=hidden_times)
-    error = pred - hidden.values
-    return {"rmse": float(np.sqrt(np.mean(error ** 2))),
-            "within_one": float(np.mean(np.abs(error) < std)),
-            "within_two": float(np.mean(np.abs(error) < 2 * std)),
+    pred, std = mixrec.predict(model, hidden.rows, hidden.cols, return_std=True,
+                               times=hidden_times)
+    within_one, within_two = metrics.within_std(hidden.values, pred, std)
+    return {"rmse": float(np.sqrt(np.mean((pred - hidden.values) ** 2))),
+            "within_one": within_one, "within_two": within_two,
             "fit_s": wall, "fit_cpu_s": cpu, "stages": len(model.stage_sides),
             "day_biases": bool(len(model.days)), "std_factor": float(model.std_factor)}
 

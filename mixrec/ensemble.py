@@ -83,10 +83,10 @@ def use_day_biases(X, times, options):
         raise ValueError("day_biases=True needs the ratings' timestamps (times=)")
     if options["day_biases"] is not None or not has_times:
         return has_times and bool(options["day_biases"])
+    if DAYS_HOLDOUT * X.nnz < MIN_DAYS_RATINGS:  # too few to tell: the simpler baseline
+        return False
     inner, hidden, inner_times, hidden_times = splits.holdout(
         X, DAYS_HOLDOUT, seed=HOLDOUT_SEED, times=times)
-    if len(hidden.values) < MIN_DAYS_RATINGS:  # too few to tell: the simpler baseline
-        return False
     rows, cols = stages.entries(inner)
     errors = []
     for day_times in (inner_times, None):

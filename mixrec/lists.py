@@ -183,6 +183,11 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
     users = np.arange(n_users) if users is None else check_pairs(
         np.asarray(users), np.zeros(len(np.asarray(users)), dtype=int), n_users, 1)[0]
     with_std = ranking != "rating"
+    # Neighbour stages cost a sum over (ratings x list length) per block of users; the
+    # lists are instead drawn from a shortlist by the rest of the blend, rescored in full.
+    shortlisted = bool(len(model.knn_item_index) or len(model.knn_user_index))
+    support = None if parts.summed(model) else parts.support_of(
+        model, pairs=len(users) * min(n + SHORTLIST, d) if shortlisted else 0)
 
     def block_scores(block):
         pred, std = scores_of_users(model, block, with_std=with_std, support=support,
@@ -192,13 +197,12 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
             key, pred = _rescored(model, block, key, std, _rated_of(indptr, indices, block),
                                   n, ranking, support)
         return key, pred
-    # Neighbour stages cost a sum over (ratings x list length) per block of users; the
-    # lists are instead drawn from a shortlist by the rest of the blend, rescored in full.
-    shortlisted = bool(len(model.knn_item_index) or len(model.knn_user_index))
-    support = None if parts.summed(model) else parts.support_of(
-        model, pairs=len(users) * min(n + SHORTLIST, d) if shortlisted else 0)
+
+    # a block's (b, d) float64 arrays: the scores, the std and the key; a shortlist's
+    # rescoring adds a copy of the key, the rescored key and scores, and a sort's temporary
+    per_entry = (24 if with_std else 8) + (32 if shortlisted else 0)
     items, keys, scores = top_by_scores(block_scores, users, indptr, indices, d, n,
-                                        bytes_per_entry=24 if with_std else 8)
+                                        bytes_per_entry=per_entry)
     found = items >= 0
     std = np.full(items.shape, np.nan)
     if found.any():

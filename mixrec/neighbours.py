@@ -25,7 +25,7 @@ The lists are sparse matrices (``Lists``, CSR: row l holds l's neighbours and th
 s_lj). Everything is vectorised: the co-rating statistics are sparse products over blocks of
 target columns, the best k of each target kept by one sort per block; a pair's prediction
 gathers its target's neighbours and looks their residuals up in the pair's row (pairs taken
-row by row); a block of users' scores for every item are two sparse products, numerator
+in chunks sorted by row); a block of users' scores for every item are two sparse products, numerator
 and denominator, the same sums.
 """
 from typing import NamedTuple
@@ -254,16 +254,17 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True,
                   transposed_table=None):
     """The neighbour stage's prediction of the residual at (user, item) pairs, shape (m,).
 
-    ``owners`` are the targets whose lists serve each pair (the items for the item-based
+    ``owners``, ``users`` and ``items`` are each of shape (m,). ``owners`` are the targets whose lists serve each pair (the items for the item-based
     stage, the users for the user-based one), -1 where there is none (an unknown user or
     item, a new user for the user-based stage): 0 there, the null's own prediction.
     ``transposed_table``: ``transposed(table)``, when the caller holds it.
 
     The residuals a pair averages are looked up in the row that holds them: the pair's
     user's (item-based), or the pair's item's in the table transposed (user-based; built
-    once per call, for many pairs). Pairs are taken sorted by that row, in chunks whose
-    rows are spread into a dense block when it is small (one gather per neighbour), else
-    found by bisection within each row.
+    once per call, for many pairs; for few pairs, each lookup bisects its neighbour's row of
+    the user-major table instead). Pairs are taken sorted by that row, in chunks whose rows
+    are spread into a dense block when it is small (one gather per neighbour), else
+    searched by key among the chunk's rows' entries.
     """
     out = np.zeros(len(users))
     owners = np.asarray(owners)
@@ -285,7 +286,7 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True,
     order = valid[np.argsort(rows[valid], kind="stable")]
     weights = np.exp(lists.score.astype(float))
     e_null = np.exp(null)
-    for chunk in _chunks(rows[order], held):
+    for chunk in _chunks(len(order)):
         pairs = order[chunk]
         owner = owners[pairs]
         first = lists.indptr[owner]
@@ -303,10 +304,13 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True,
     return out
 
 
-# Pairs and rows at a time: a chunk's (pairs, k) temporaries and its dense block of rows
-# (rows x columns) stay within a few tens of MB.
+# Pairs at a time: a chunk's (pair, neighbour) entries, a few hundred thousand, stay in
+# the caches.
 PAIRS_PER_CHUNK = 1 << 10
+# A chunk's rows are spread into a dense (rows, columns) block when it has at most this many
+# entries and at most DENSE_PER_LOOKUP per lookup (a wide catalogue's rows are searched).
 DENSE_ENTRIES = 1 << 22
+DENSE_PER_LOOKUP = 4
 # More (pair, neighbour) lookups than this many per residual pay for transposing the
 # table once: a bisection costs a dozen passes per lookup, a transpose a few per residual.
 TRANSPOSE_AT = 0.25
@@ -321,18 +325,9 @@ def transposed(table):
     return Residuals(R.indptr.astype(np.int64), R.indices, R.data, n)
 
 
-def _chunks(sorted_rows, held):
-    """Slices of pairs sorted by row: at most PAIRS_PER_CHUNK pairs, and at most
-    DENSE_ENTRIES / columns distinct rows where a dense block serves them."""
-    m = len(sorted_rows)
-    per_block = max(1, DENSE_ENTRIES // held.d) if held is not None else m
-    distinct = np.concatenate([[0], np.cumsum(sorted_rows[1:] != sorted_rows[:-1])])
-    block = distinct // per_block
-    block_start = np.searchsorted(block, block)  # first pair of each pair's block
-    key = block * (m + 1) + (np.arange(m) - block_start) // PAIRS_PER_CHUNK
-    cuts = np.flatnonzero(np.diff(key)) + 1
-    bounds = np.concatenate([[0], cuts, [m]])
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+def _chunks(m):
+    """Slices of PAIRS_PER_CHUNK pairs (of m, taken sorted by row)."""
+    return [slice(start, start + PAIRS_PER_CHUNK) for start in range(0, m, PAIRS_PER_CHUNK)]
 
 
 def _look_up(held, rows, cols, pair_of):
@@ -343,7 +338,7 @@ def _look_up(held, rows, cols, pair_of):
     entries = _entries(starts, lengths)
     owner = np.repeat(np.arange(len(distinct)), lengths)
     row = local[pair_of]
-    if len(distinct) * held.d <= DENSE_ENTRIES:
+    if len(distinct) * held.d <= min(DENSE_ENTRIES, DENSE_PER_LOOKUP * len(cols)):
         block = np.full((len(distinct), held.d), np.nan, dtype=held.values.dtype)
         block[owner, held.indices[entries]] = held.values[entries]
         value = block[row, cols].astype(float)

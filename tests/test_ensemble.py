@@ -1,6 +1,8 @@
 """Tests of the neighbour stages, the blend and the whole fit (neighbours.py, blend.py,
 parts.py, ensemble.py, options.capacity): brute force as the oracle, and every way of
 serving a prediction against the others."""
+import warnings
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -353,14 +355,22 @@ def test_day_biases_are_kept_only_where_they_predict_held_out_ratings(day_effect
         ensemble.use_day_biases(X, None, options.check_hyper_parameters({"day_biases": True}))
 
 
-def test_too_few_ratings_to_choose_day_biases_keep_the_simpler_baseline():
+def test_too_few_ratings_to_choose_day_biases_keep_the_simpler_baseline(monkeypatch):
     X, times = dated_ratings(1.0)
-    few = sparse.csr_array(X[:30, :8])  # about 70 ratings: 7 held out, fewer than 100
-    assert few.nnz < 10 * ensemble.MIN_DAYS_RATINGS
-    chosen = ensemble.use_day_biases(few, times[:few.nnz], options.check_hyper_parameters({}))
-    assert chosen is False
-    model = mixrec.fit(sparse.csr_array(([4.0], ([0], [0])), shape=(1, 1)), times=[1e9])
-    assert len(model.days) == 0 and np.isfinite(float(model.mean))  # one rating: no warning
+    rows, cols = X.nonzero()  # CSR order, as times
+    kept = (rows < 30) & (cols < 8)
+    few = sparse.csr_array((X.data[kept], (rows[kept], cols[kept])), shape=(30, 8))
+    few_times = times[kept]  # still in CSR order: rows sorted, then columns
+    hyper = options.check_hyper_parameters({})
+    monkeypatch.setattr(ensemble, "MIN_DAYS_RATINGS", 0)
+    assert ensemble.use_day_biases(few, few_times, hyper) is True  # the day effect shows
+    monkeypatch.setattr(ensemble, "MIN_DAYS_RATINGS", 100)
+    assert few.nnz * ensemble.DAYS_HOLDOUT < 100
+    assert ensemble.use_day_biases(few, few_times, hyper) is False  # too few to tell
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one rating: no "Mean of empty slice"
+        model = mixrec.fit(sparse.csr_array(([4.0], ([0], [0])), shape=(1, 1)), times=[1e9])
+    assert len(model.days) == 0 and float(model.mean) == 4.0
 
 
 @pytest.mark.parametrize("hyper, match", [
