@@ -105,7 +105,7 @@ def build_dense(train_path, folder, n_items=100, min_ratings=36, seed=0):
     info : dict
         "ratings", "users", "items", "test_lines".
     """
-    header, lines, users, items = ratingsfile.data_lines(train_path)
+    header, lines, users, items, _ = ratingsfile.data_lines(train_path)  # _: line numbers
     item_ids, item_codes, counts = np.unique(np.asarray(items), return_inverse=True,
                                              return_counts=True)
     top = np.lexsort((np.arange(len(item_ids)), -counts))[:n_items]
