@@ -100,16 +100,22 @@ def relevance_threshold(rating_range):
     return low + 0.75 * (high - low)
 
 
-def relevance_key(model, pred, std, items=None):
+def log_rating_chances(model):
+    """log P(a user rates the item), (d,): proportional to 1 + its training count."""
+    counts = np.bincount(model.rated_indices, minlength=len(model.item_bias))
+    return np.log1p(counts) - np.log(np.sum(counts + 1.0))
+
+
+def relevance_key(model, pred, std, items=None, log_rates=None):
     """``log P(the user rates the item) + log P(rating >= threshold | rated)``: the first
     taken as proportional to how often the item was rated in training (1 + its count, so
     that the chances over all items sum to 1), the second from the predictive distribution
     (a Gaussian of mean pred and sd std), in the log domain (``log_ndtr``, exact far in the
     tails). Any shape of pred and std whose last axis is the items, or of ``items`` (the
-    item of each entry) when given."""
-    counts = np.bincount(model.rated_indices, minlength=len(model.item_bias))
+    item of each entry) when given; ``log_rates``, ``log_rating_chances(model)`` when the
+    caller holds it (many blocks)."""
     threshold = relevance_threshold(model.rating_range)
-    log_rates = np.log1p(counts) - np.log(np.sum(counts + 1.0))
+    log_rates = log_rating_chances(model) if log_rates is None else log_rates
     if items is not None:
         log_rates = log_rates[items]
     # a std of 0 would divide by 0: floored relative to the ratings' spread, so that the
@@ -118,10 +124,10 @@ def relevance_key(model, pred, std, items=None):
     return log_ndtr((pred - threshold) / np.maximum(std, floor)) + log_rates
 
 
-def ranking_key(model, pred, std, ranking, items=None):
+def ranking_key(model, pred, std, ranking, items=None, log_rates=None):
     """What a ranking sorts by, larger first: a log-chance, a rating or a lower bound."""
     if ranking == "relevance":
-        return relevance_key(model, pred, std, items)
+        return relevance_key(model, pred, std, items, log_rates)
     return pred - std if ranking == "cautious" else pred
 
 
@@ -189,13 +195,15 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
     support = None if parts.summed(model) else parts.support_of(
         model, pairs=len(users) * min(n + SHORTLIST, d) if shortlisted else 0)
 
+    log_rates = log_rating_chances(model)  # once, not per block
+
     def block_scores(block):
         pred, std = scores_of_users(model, block, with_std=with_std, support=support,
                                     neighbour_stages=not shortlisted)
-        key = ranking_key(model, pred, std, ranking)
+        key = ranking_key(model, pred, std, ranking, log_rates=log_rates)
         if shortlisted:
             key, pred = _rescored(model, block, key, std, _rated_of(indptr, indices, block),
-                                  n, ranking, support)
+                                  n, ranking, support, log_rates)
         return key, pred
 
     # a block's (b, d) float64 arrays: the scores, the std and the key; a shortlist's
@@ -215,7 +223,7 @@ def top_n_all(model, X=None, n=10, *, ranking=DEFAULT_RANKING, users=None):
 SHORTLIST = 40
 
 
-def _rescored(model, users, key, std, rated, n, ranking, support):
+def _rescored(model, users, key, std, rated, n, ranking, support, log_rates):
     """The keys and predictions of each user's shortlist, every other item's key -inf.
 
     The shortlist is the ``n + SHORTLIST`` best unrated items by ``key`` (b, d), the key of
@@ -233,7 +241,7 @@ def _rescored(model, users, key, std, rated, n, ranking, support):
     std_short = np.take_along_axis(std, shortlist, axis=1)
     out_key, out_pred = np.full((b, d), -np.inf), np.full((b, d), np.nan)
     np.put_along_axis(out_key, shortlist, ranking_key(model, pred_short, std_short, ranking,
-                                                      items=shortlist), axis=1)
+                                                      shortlist, log_rates), axis=1)
     np.put_along_axis(out_pred, shortlist, pred_short, axis=1)
     return out_key, out_pred
 

@@ -284,7 +284,6 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True,
     else:  # few pairs: each neighbour's own row, found by bisection, without a transpose
         held = None
     order = valid[np.argsort(rows[valid], kind="stable")]
-    weights = np.exp(lists.score.astype(float))
     e_null = np.exp(null)
     for chunk in _chunks(len(order)):
         pairs = order[chunk]
@@ -298,7 +297,7 @@ def predict_pairs(lists, table, owners, users, items, null, by_item=True,
             found, value = _bisect(table, neighbour, rows[pairs][pair_of])
         else:
             found, value = _look_up(held, rows[pairs], neighbour, pair_of)
-        weight = np.where(found, weights[entries], 0.0)
+        weight = np.where(found, np.exp(lists.score[entries].astype(float)), 0.0)
         out[pairs] = np.bincount(pair_of, weight * value, minlength=len(pairs)) / (
             e_null + np.bincount(pair_of, weight, minlength=len(pairs)))
     return out
