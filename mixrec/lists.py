@@ -228,7 +228,10 @@ def _rescored(model, users, key, std, rated, n, ranking, support, log_rates):
 
     The shortlist is the ``n + SHORTLIST`` best unrated items by ``key`` (b, d), the key of
     the blend without its neighbour stages; each is rescored by the full prediction
-    (``predict``, the same numbers as a pair's or a single user's list).
+    (``predict_known``, the same numbers as a pair's or a single user's list). ``std`` (b, d)
+    is the block's, ``rated`` the (rows, items) each user rated, ``support`` and
+    ``log_rates`` the model's, held by the caller. Returns the key and the predictions,
+    (b, d) each: -inf and NaN off the shortlists.
     """
     b, d = key.shape
     key = key.copy()
