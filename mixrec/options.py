@@ -125,8 +125,8 @@ def _check_options(options, spell=str):
             options[name] = check_integer(spell(name), options[name], lows.get(name, 0))
     for name in ("pattern_weight", "mean_prior", "tol", "neighbour_shrink"):
         options[name] = check_number(spell(name), options[name], positive=False)
-    for name in ("user_reg", "item_reg", "day_reg"):  # None: learned (not day_reg)
-        if options[name] is not None or DEFAULTS[name] is not None:
+    for name in ("user_reg", "item_reg", "day_reg"):
+        if options[name] is not None or name == "day_reg":  # None: learned (baseline.py)
             options[name] = check_number(spell(name), options[name], positive=False)
             if options[name] > MAX_REG:  # what a model holds, and a learned one's bound
                 raise ValueError(f"{spell(name)} must be at most {MAX_REG:g} (a pseudo-count; "
