@@ -597,22 +597,7 @@ def column_posteriors(score, item_stats, mixture, n_groups):
         sq_dist += sq_norm
         np.maximum(sq_dist, 0, out=sq_dist)  # rounding below 0; the pattern's part is >= 0
         joint = em.log_joint_from_distances(sq_dist, n_rated, mixture)
-        if n_groups == 1:
-            log_evidence = em.logsumexp_columns(joint)[None]
-        else:
-            grouped = joint.reshape(n_groups, -1, joint.shape[1])
-            top = grouped.max(axis=1)
-            shifted = np.subtract(grouped, top[:, None], out=grouped)
-            shifted = np.exp(np.maximum(shifted, mixtures.LOG_FLOOR_32, out=shifted),
-                             out=shifted)
-            total = shifted.sum(axis=1)
-            log_evidence = np.log(total) + top
-    em.check_finite_evidence(log_evidence.ravel())
-    if n_groups == 1:
-        post_t = em.exp_clamped(np.subtract(joint, log_evidence, out=joint))
-    else:
-        post_t = np.divide(shifted, total[:, None], out=shifted).reshape(joint.shape)
-    return post_t, log_evidence.sum(axis=1)
+    return mixtures.posteriors_from_joint(joint, n_groups, float32=True)
 
 
 def column_rows(source, rows):

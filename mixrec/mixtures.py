@@ -105,13 +105,22 @@ def _estep(ratings, mixture, log_pattern=None, pattern_weight=0.0, n_groups=1):
     # Extreme mixtures overflow here; the check below says so, instead of numpy's warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         joint = log_joint(ratings, mixture, log_pattern, pattern_weight)
+    return posteriors_from_joint(joint, n_groups, float32=ratings.dtype == np.float32)
+
+
+def posteriors_from_joint(joint, n_groups=1, float32=False):
+    """``post_t`` (K, n) and the log-likelihoods (n_groups,) from the log-joint (K, n),
+    which is overwritten: each group of K / n_groups components normalised on its own.
+    ``float32``: the products were float32, so posteriors are floored where float32 is
+    still normal (the distributed E-step calls this too)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if n_groups == 1:
             log_evidence = em.logsumexp_columns(joint)[None]  # log p(x_Cu), shape (1, n)
         else:
-            grouped = joint.reshape(n_groups, -1, ratings.n)
+            grouped = joint.reshape(n_groups, -1, joint.shape[1])
             top = grouped.max(axis=1)
             shifted = np.subtract(grouped, top[:, None], out=grouped)
-            if ratings.dtype == np.float32:
+            if float32:
                 # floored where float32 is still normal: no subnormal reaches the products
                 # (they would be 0 there in any case), and no pass is spent zeroing them
                 shifted = np.exp(np.maximum(shifted, LOG_FLOOR_32, out=shifted), out=shifted)
